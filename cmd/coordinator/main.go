@@ -1,0 +1,48 @@
+// Command coordinator runs load-test plans over NATS and prints their
+// results. See `coordinator --help`.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes shared with scripts.
+const (
+	exitOK      = 0
+	exitFailed  = 1 // a threshold failed or the run could not complete
+	exitInvalid = 2 // usage error or invalid plan; nothing was started
+)
+
+func main() {
+	app := &cli.App{
+		Name:  "coordinator",
+		Usage: "run distributed HTTP load tests over NATS",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
+		},
+		Commands:       []*cli.Command{startCommand(), validateCommand()},
+		ExitErrHandler: func(*cli.Context, error) {},
+	}
+	os.Exit(exitCode(app.Run(os.Args)))
+}
+
+// exitCode prints err and returns the process exit code for it: the code
+// carried by a cli.ExitCoder, or exitInvalid for flag and usage errors.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var coder cli.ExitCoder
+	if errors.As(err, &coder) {
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "coordinator:", msg)
+		}
+		return coder.ExitCode()
+	}
+	fmt.Fprintln(os.Stderr, "coordinator:", err)
+	return exitInvalid
+}

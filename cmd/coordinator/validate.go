@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/barrage-load/barrage/internal/plan"
+)
+
+func validateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check a plan and print every problem with its line; exit 0 or 2",
+		ArgsUsage: "PLAN",
+		Action: func(c *cli.Context) error {
+			p, err := loadPlan(c)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "%s: valid: %d users, %d tasks\n", c.Args().First(), p.Users, len(p.Tasks))
+			return nil
+		},
+	}
+}
+
+// loadPlan reads the plan named by the only argument. Its errors carry
+// exitInvalid, and a plan's problems are printed one per line.
+func loadPlan(c *cli.Context) (*plan.Plan, error) {
+	if c.NArg() != 1 {
+		return nil, cli.Exit(fmt.Sprintf("expected one plan file, got %d arguments; usage: coordinator %s PLAN", c.NArg(), c.Command.Name), exitInvalid)
+	}
+	path := c.Args().First()
+	p, err := plan.Load(path)
+	if err == nil {
+		return p, nil
+	}
+	var problems plan.Errors
+	if errors.As(err, &problems) {
+		for _, line := range problemLines(path, problems) {
+			fmt.Fprintln(c.App.ErrWriter, line)
+		}
+		return nil, cli.Exit(fmt.Sprintf("%s: invalid plan: %d problems; fix them and run validate again", path, len(problems)), exitInvalid)
+	}
+	return nil, cli.Exit(err.Error(), exitInvalid)
+}
+
+// problemLines formats problems as PATH:LINE:COLUMN: KEY: MESSAGE, the form
+// editors and compilers use.
+func problemLines(path string, problems plan.Errors) []string {
+	lines := make([]string, len(problems))
+	for i, p := range problems {
+		pos := path
+		if p.Line > 0 {
+			pos = fmt.Sprintf("%s:%d:%d", path, p.Line, p.Column)
+		}
+		key := ""
+		if p.Key != "" {
+			key = p.Key + ": "
+		}
+		lines[i] = fmt.Sprintf("%s: %s%s", pos, key, p.Message)
+	}
+	return lines
+}

@@ -1,0 +1,119 @@
+package bus
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/barrage-load/barrage/internal/plan"
+	"github.com/barrage-load/barrage/internal/stats"
+)
+
+// RunState is where a run is in its life.
+type RunState string
+
+// The states of a run, in order.
+const (
+	// RunWaiting: the run is announced and waits for workers.
+	RunWaiting RunState = "waiting"
+	// RunRunning: shares are assigned and workers generate load.
+	RunRunning RunState = "running"
+	// RunStopping: workers must stop their users and send final reports.
+	RunStopping RunState = "stopping"
+	// RunDone: the coordinator has its final summary; workers exit.
+	RunDone RunState = "done"
+)
+
+// Run is the run record at RunKey, written only by the coordinator. It is
+// JSON so that `nats kv get` shows it readably.
+type Run struct {
+	ID             string        `json:"id"`
+	State          RunState      `json:"state"`
+	Coordinator    string        `json:"coordinator"`
+	Plan           *plan.Plan    `json:"plan"`
+	ReportInterval time.Duration `json:"report_interval"`
+	Lease          time.Duration `json:"lease"`
+	Shares         int           `json:"shares,omitempty"`
+	Started        time.Time     `json:"started,omitzero"`
+}
+
+// Assignment is a share definition at ShareKey: which part of the plan the
+// share is, which worker should claim it, and how long it runs.
+type Assignment struct {
+	Share    plan.Share    `json:"share"`
+	Worker   string        `json:"worker"`
+	Duration time.Duration `json:"duration,omitempty"`
+}
+
+// WorkerState is what a worker is doing in a run.
+type WorkerState string
+
+// The states of a worker.
+const (
+	WorkerReady   WorkerState = "ready"
+	WorkerRunning WorkerState = "running"
+	WorkerDone    WorkerState = "done"
+)
+
+// Presence is a worker's entry at WorkerKey.
+type Presence struct {
+	ID    string      `json:"id"`
+	Host  string      `json:"host"`
+	PID   int         `json:"pid"`
+	State WorkerState `json:"state"`
+	Share int         `json:"share"` // -1 when the worker holds none
+}
+
+// Report is what a worker sends every report interval: the statistics of
+// the interval since its previous report. Seq starts at 1 and grows by one,
+// so the coordinator counts a report delivered twice only once.
+type Report struct {
+	Run     string        `msgpack:"run"`
+	Worker  string        `msgpack:"worker"`
+	Seq     uint64        `msgpack:"seq"`
+	Share   int           `msgpack:"share"`
+	Final   bool          `msgpack:"final"`
+	Users   int           `msgpack:"users"`
+	Elapsed time.Duration `msgpack:"elapsed"`
+	Sent    time.Time     `msgpack:"sent"`
+	Tasks   []stats.Task  `msgpack:"tasks"`
+}
+
+// ErrBadReport is returned by DecodeReport for a message that is not a
+// report or contradicts itself.
+var ErrBadReport = errors.New("invalid report")
+
+// maxReportTasks bounds the task count of a decoded report.
+const maxReportTasks = 10000
+
+// EncodeReport returns the msgpack encoding of r.
+func EncodeReport(r *Report) ([]byte, error) {
+	return msgpack.Marshal(r)
+}
+
+// DecodeReport parses a report and checks that it can be merged safely.
+func DecodeReport(data []byte) (*Report, error) {
+	var r Report
+	if err := msgpack.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
+	}
+	switch {
+	case !ValidID(r.Run):
+		return nil, fmt.Errorf("%w: run id %q", ErrBadReport, r.Run)
+	case !ValidID(r.Worker):
+		return nil, fmt.Errorf("%w: worker id %q", ErrBadReport, r.Worker)
+	case r.Seq == 0:
+		return nil, fmt.Errorf("%w: sequence 0", ErrBadReport)
+	case len(r.Tasks) > maxReportTasks:
+		return nil, fmt.Errorf("%w: %d tasks", ErrBadReport, len(r.Tasks))
+	}
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		if t.Failures > t.Requests || t.Latency.Count() != t.Requests {
+			return nil, fmt.Errorf("%w: task %q counts disagree", ErrBadReport, t.Name)
+		}
+	}
+	return &r, nil
+}

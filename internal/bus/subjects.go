@@ -1,0 +1,60 @@
+package bus
+
+import (
+	"regexp"
+	"strconv"
+)
+
+// Everything Barrage keeps in NATS lives under these names.
+const (
+	// Bucket is the JetStream key-value bucket for runs, workers, shares
+	// and claims. Keys:
+	//
+	//	runs.<run>               run record, leased by the coordinator
+	//	workers.<run>.<worker>   worker presence, leased by the worker
+	//	shares.<run>.<index>     share definition, written by the coordinator
+	//	claims.<run>.<index>     claim on a share, leased by its worker
+	Bucket = "barrage"
+
+	// ReportStream is the JetStream stream that carries worker reports on
+	// barrage.report.<run>.<worker>.
+	ReportStream = "BARRAGE_REPORTS"
+
+	reportPrefix = "barrage.report."
+	statsPrefix  = "stats."
+)
+
+// idPattern matches run and worker ids. They are single subject tokens, so
+// they carry no dots, spaces or wildcards.
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// ValidID reports whether s can be used as a run or worker id.
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// RunKey returns the key of a run record.
+func RunKey(run string) string { return "runs." + run }
+
+// WorkerKey returns the key of a worker's presence in a run.
+func WorkerKey(run, worker string) string { return "workers." + run + "." + worker }
+
+// WorkersPattern returns the key filter matching every worker of a run.
+func WorkersPattern(run string) string { return "workers." + run + ".*" }
+
+// ShareKey returns the key of a share definition.
+func ShareKey(run string, index int) string { return "shares." + run + "." + strconv.Itoa(index) }
+
+// SharesPattern returns the key filter matching every share of a run.
+func SharesPattern(run string) string { return "shares." + run + ".*" }
+
+// ClaimKey returns the key of a claim on a share.
+func ClaimKey(run string, index int) string { return "claims." + run + "." + strconv.Itoa(index) }
+
+// ReportSubject returns the subject a worker publishes its reports to.
+func ReportSubject(run, worker string) string { return reportPrefix + run + "." + worker }
+
+// ReportsPattern returns the subject filter matching every report of a run.
+func ReportsPattern(run string) string { return reportPrefix + run + ".>" }
+
+// StatsSubject returns the subject of one kind of live statistics, such as
+// stats.<run>.summary.
+func StatsSubject(run, kind string) string { return statsPrefix + run + "." + kind }

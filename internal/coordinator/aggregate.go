@@ -1,0 +1,125 @@
+package coordinator
+
+import (
+	"time"
+
+	"github.com/barrage-load/barrage/internal/bus"
+	"github.com/barrage-load/barrage/internal/plan"
+	"github.com/barrage-load/barrage/internal/stats"
+)
+
+// aggregate merges worker reports into fleet-wide statistics: cumulative
+// since the start and for the current interval. It is not safe for
+// concurrent use.
+type aggregate struct {
+	run       string
+	taskIndex map[string]int
+	total     []stats.Task
+	interval  []stats.Task
+	workers   map[string]*workerStats
+	finals    map[int]bool // shares whose final report arrived
+	dropped   uint64       // reports rejected as foreign, duplicate or invalid
+}
+
+// workerStats is what the coordinator knows of one worker from its reports.
+type workerStats struct {
+	id         string
+	users      int
+	share      int
+	final      bool
+	lastReport time.Time
+	next       uint64              // every sequence number below it was merged
+	ahead      map[uint64]struct{} // merged sequence numbers at or above next
+}
+
+func newAggregate(run string, p *plan.Plan) *aggregate {
+	a := &aggregate{
+		run:       run,
+		taskIndex: make(map[string]int, len(p.Tasks)),
+		total:     make([]stats.Task, len(p.Tasks)),
+		interval:  make([]stats.Task, len(p.Tasks)),
+		workers:   make(map[string]*workerStats),
+		finals:    make(map[int]bool),
+	}
+	for i, t := range p.Tasks {
+		a.taskIndex[t.Name] = i
+		a.total[i].Name = t.Name
+		a.interval[i].Name = t.Name
+	}
+	return a
+}
+
+// add merges r unless it belongs to another run or was merged before. It
+// reports whether r was merged.
+func (a *aggregate) add(r *bus.Report, now time.Time) bool {
+	if r.Run != a.run {
+		a.dropped++
+		return false
+	}
+	w := a.workers[r.Worker]
+	if w == nil {
+		w = &workerStats{id: r.Worker, next: 1, ahead: make(map[uint64]struct{})}
+		a.workers[r.Worker] = w
+	}
+	if !w.markSeen(r.Seq) {
+		a.dropped++
+		return false
+	}
+	for i := range r.Tasks {
+		t := &r.Tasks[i]
+		idx, ok := a.taskIndex[t.Name]
+		if !ok {
+			continue
+		}
+		a.total[idx].Merge(t)
+		a.interval[idx].Merge(t)
+	}
+	w.users = r.Users
+	w.share = r.Share
+	w.lastReport = now
+	if r.Final {
+		w.final = true
+		w.users = 0
+		a.finals[r.Share] = true
+	}
+	return true
+}
+
+// markSeen records seq and reports whether it was new.
+func (w *workerStats) markSeen(seq uint64) bool {
+	if seq < w.next {
+		return false
+	}
+	if _, dup := w.ahead[seq]; dup {
+		return false
+	}
+	w.ahead[seq] = struct{}{}
+	for {
+		if _, ok := w.ahead[w.next]; !ok {
+			return true
+		}
+		delete(w.ahead, w.next)
+		w.next++
+	}
+}
+
+// users returns the users the workers reported last, summed.
+func (a *aggregate) users() int {
+	n := 0
+	for _, w := range a.workers {
+		n += w.users
+	}
+	return n
+}
+
+// takeInterval returns the statistics of the interval that ends now and
+// starts the next one.
+func (a *aggregate) takeInterval() []stats.Task {
+	out := make([]stats.Task, len(a.interval))
+	for i := range a.interval {
+		out[i].Name = a.interval[i].Name
+		out[i].Merge(&a.interval[i])
+		a.interval[i].Reset()
+	}
+	return out
+}

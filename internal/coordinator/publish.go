@@ -1,0 +1,168 @@
+package coordinator
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/barrage-load/barrage/internal/bus"
+	"github.com/barrage-load/barrage/internal/stats"
+)
+
+// reportBuffer is how many undecoded reports may wait for the run loop.
+const reportBuffer = 1024
+
+// consumeReports starts delivering the run's reports to r.reports.
+func (r *runner) consumeReports(ctx context.Context) (jetstream.ConsumeContext, error) {
+	consumer, err := r.bus.JS.OrderedConsumer(ctx, bus.ReportStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.ReportsPattern(r.cfg.RunID)},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consume reports: %w", err)
+	}
+	r.reports = make(chan []byte, reportBuffer)
+	cc, err := consumer.Consume(func(msg jetstream.Msg) {
+		select {
+		case r.reports <- msg.Data():
+		case <-ctx.Done():
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("consume reports: %w", err)
+	}
+	return cc, nil
+}
+
+// publishLive sends the live summary, tasks and workers on stats.<run>.*.
+func (r *runner) publishLive(now time.Time) {
+	elapsed := r.elapsed(now)
+	seconds := now.Sub(r.lastTick).Seconds()
+	r.lastTick = now
+	// Reports arrive between ticks, so a short interval, such as the one
+	// ended by the final report, would give a meaningless rate.
+	seconds = max(seconds, r.cfg.ReportInterval.Seconds())
+
+	intervalTasks := r.agg.takeInterval()
+	intervalAll, intervalSummaries := summarize(intervalTasks, seconds)
+	all, totals := summarize(r.agg.total, elapsed)
+	for i := range totals {
+		totals[i].RPS = intervalSummaries[i].RPS
+	}
+
+	live := Live{
+		Run:       r.cfg.RunID,
+		State:     string(r.record.State),
+		ElapsedS:  elapsed,
+		Users:     r.agg.users(),
+		Workers:   len(r.present),
+		Requests:  all.Requests,
+		Failures:  all.Failures,
+		RPS:       rate(intervalAll.Requests, seconds),
+		LatencyMS: latencyOf(&all.Latency),
+		Interval: Interval{
+			Seconds:   seconds,
+			Requests:  intervalAll.Requests,
+			Failures:  intervalAll.Failures,
+			RPS:       rate(intervalAll.Requests, seconds),
+			LatencyMS: latencyOf(&intervalAll.Latency),
+		},
+	}
+	r.publish("summary", live)
+	r.publish("tasks", LiveTasks{Run: r.cfg.RunID, ElapsedS: elapsed, Tasks: totals})
+	r.publish("workers", LiveWorkers{Run: r.cfg.RunID, Workers: r.workerViews(now)})
+	if r.cfg.OnLive != nil {
+		r.cfg.OnLive(live)
+	}
+}
+
+func (r *runner) workerViews(now time.Time) []WorkerView {
+	ids := make(map[string]bool)
+	for id := range r.present {
+		ids[id] = true
+	}
+	for id := range r.agg.workers {
+		ids[id] = true
+	}
+	views := make([]WorkerView, 0, len(ids))
+	for id := range ids {
+		v := WorkerView{ID: id, Shares: []int{}, LastReportAgeS: -1, State: "gone"}
+		if p, ok := r.present[id]; ok {
+			v.State = string(p.State)
+		}
+		for share, worker := range r.assigned {
+			if worker == id {
+				v.Shares = append(v.Shares, share)
+			}
+		}
+		if w := r.agg.workers[id]; w != nil {
+			v.Users = w.users
+			v.LastReportAgeS = now.Sub(w.lastReport).Seconds()
+		}
+		views = append(views, v)
+	}
+	sort.Slice(views, func(i, j int) bool { return views[i].ID < views[j].ID })
+	return views
+}
+
+func (r *runner) elapsed(now time.Time) float64 {
+	if r.started.IsZero() {
+		return 0
+	}
+	return now.Sub(r.started).Seconds()
+}
+
+func (r *runner) publish(kind string, v any) {
+	subject := bus.StatsSubject(r.cfg.RunID, kind)
+	if err := r.bus.NC.Publish(subject, mustJSON(v)); err != nil {
+		r.log.Warn("could not publish statistics", "subject", subject, "err", err)
+	}
+}
+
+// finish marks the run done, publishes the final summary and returns it.
+// problem is empty for a complete run.
+func (r *runner) finish(ctx context.Context, problem string) *Summary {
+	ended := time.Now()
+	// Reports that arrived with the last final report are still queued.
+	for drained := false; !drained; {
+		select {
+		case data := <-r.reports:
+			r.onReport(data)
+		default:
+			drained = true
+		}
+	}
+	r.setState(ctx, bus.RunDone)
+
+	seconds := r.elapsed(ended)
+	all, tasks := summarize(r.agg.total, seconds)
+	s := &Summary{
+		Run:       r.cfg.RunID,
+		Started:   r.started,
+		Ended:     ended,
+		DurationS: seconds,
+		Requests:  all.Requests,
+		Failures:  all.Failures,
+		Bytes:     all.Bytes,
+		RPS:       rate(all.Requests, seconds),
+		LatencyMS: latencyOf(&all.Latency),
+		Tasks:     tasks,
+		Errors:    stats.SortedErrors(all.Errors),
+		Workers:   r.workersN,
+		Complete:  problem == "",
+		Problem:   problem,
+	}
+	r.publishLive(ended)
+	r.publish("final", s)
+	if err := r.bus.NC.FlushTimeout(5 * time.Second); err != nil {
+		r.log.Warn("could not flush the final summary", "err", err)
+	}
+	if problem != "" {
+		r.log.Error("run incomplete", "problem", problem)
+	}
+	r.log.Info("run finished", "requests", s.Requests, "failures", s.Failures, "duration", time.Duration(seconds*float64(time.Second)).Round(time.Millisecond))
+	return s
+}

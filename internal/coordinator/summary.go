@@ -1,0 +1,138 @@
+package coordinator
+
+import (
+	"time"
+
+	"github.com/barrage-load/barrage/internal/histogram"
+	"github.com/barrage-load/barrage/internal/stats"
+)
+
+// Latency holds percentiles and the maximum, in milliseconds.
+type Latency struct {
+	P50 float64 `json:"p50"`
+	P90 float64 `json:"p90"`
+	P95 float64 `json:"p95"`
+	P99 float64 `json:"p99"`
+	Max float64 `json:"max"`
+}
+
+// TaskSummary is the statistics of one task.
+type TaskSummary struct {
+	Name      string  `json:"name"`
+	Requests  uint64  `json:"requests"`
+	Failures  uint64  `json:"failures"`
+	Bytes     uint64  `json:"bytes"`
+	RPS       float64 `json:"rps"`
+	LatencyMS Latency `json:"latency_ms"`
+}
+
+// Summary is the final result of a run, written by --out and published on
+// stats.<run>.final.
+type Summary struct {
+	Run       string             `json:"run"`
+	Started   time.Time          `json:"started"`
+	Ended     time.Time          `json:"ended"`
+	DurationS float64            `json:"duration_s"`
+	Requests  uint64             `json:"requests"`
+	Failures  uint64             `json:"failures"`
+	Bytes     uint64             `json:"bytes"`
+	RPS       float64            `json:"rps"`
+	LatencyMS Latency            `json:"latency_ms"`
+	Tasks     []TaskSummary      `json:"tasks"`
+	Errors    []stats.ErrorCount `json:"errors"`
+	Workers   int                `json:"workers"`
+	// Complete is false when some share's statistics never arrived.
+	Complete bool `json:"complete"`
+	// Problem says why the run is incomplete.
+	Problem string `json:"problem,omitempty"`
+}
+
+// Live is published on stats.<run>.summary every report interval. Totals
+// count from the start; Interval covers the last report interval.
+type Live struct {
+	Run       string   `json:"run"`
+	State     string   `json:"state"`
+	ElapsedS  float64  `json:"elapsed_s"`
+	Users     int      `json:"users"`
+	Workers   int      `json:"workers"`
+	Requests  uint64   `json:"requests"`
+	Failures  uint64   `json:"failures"`
+	RPS       float64  `json:"rps"`
+	LatencyMS Latency  `json:"latency_ms"`
+	Interval  Interval `json:"interval"`
+}
+
+// Interval is the fleet's statistics over one report interval.
+type Interval struct {
+	Seconds   float64 `json:"seconds"`
+	Requests  uint64  `json:"requests"`
+	Failures  uint64  `json:"failures"`
+	RPS       float64 `json:"rps"`
+	LatencyMS Latency `json:"latency_ms"`
+}
+
+// LiveTasks is published on stats.<run>.tasks: each task's totals, with
+// the request rate of the last interval.
+type LiveTasks struct {
+	Run      string        `json:"run"`
+	ElapsedS float64       `json:"elapsed_s"`
+	Tasks    []TaskSummary `json:"tasks"`
+}
+
+// LiveWorkers is published on stats.<run>.workers.
+type LiveWorkers struct {
+	Run     string       `json:"run"`
+	Workers []WorkerView `json:"workers"`
+}
+
+// WorkerView is one worker as the coordinator sees it.
+type WorkerView struct {
+	ID    string `json:"id"`
+	Users int    `json:"users"`
+	// Shares lists the indexes of the shares the worker holds.
+	Shares []int  `json:"shares"`
+	State  string `json:"state"`
+	// LastReportAgeS is the age of the worker's last report in seconds,
+	// or -1 before its first report.
+	LastReportAgeS float64 `json:"last_report_age_s"`
+}
+
+func latencyOf(h *histogram.Histogram) Latency {
+	return Latency{
+		P50: millis(h.Quantile(0.50)),
+		P90: millis(h.Quantile(0.90)),
+		P95: millis(h.Quantile(0.95)),
+		P99: millis(h.Quantile(0.99)),
+		Max: millis(h.Max()),
+	}
+}
+
+func millis(d time.Duration) float64 {
+	return float64(d.Microseconds()) / 1000
+}
+
+func rate(n uint64, seconds float64) float64 {
+	if seconds <= 0 {
+		return 0
+	}
+	return float64(n) / seconds
+}
+
+// summarize builds per-task summaries and their sum, with rates over
+// seconds.
+func summarize(tasks []stats.Task, seconds float64) (all stats.Task, out []TaskSummary) {
+	out = make([]TaskSummary, 0, len(tasks))
+	for i := range tasks {
+		t := &tasks[i]
+		all.Merge(t)
+		out = append(out, TaskSummary{
+			Name:      t.Name,
+			Requests:  t.Requests,
+			Failures:  t.Failures,
+			Bytes:     t.Bytes,
+			RPS:       rate(t.Requests, seconds),
+			LatencyMS: latencyOf(&t.Latency),
+		})
+	}
+	return all, out
+}

@@ -1,0 +1,105 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/barrage-load/barrage/internal/plan"
+)
+
+// userAgent identifies Barrage to targets unless a task sets its own.
+const userAgent = "barrage"
+
+// client sends requests to one host over kept-alive connections.
+type client = fasthttp.HostClient
+
+// task is a plan task ready to send: its request built once, and the client
+// of its host.
+type task struct {
+	index    int
+	name     string
+	template fasthttp.Request
+	client   *client
+}
+
+func newTask(index int, t plan.Task, clients map[string]*client, users int) (*task, error) {
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return nil, fmt.Errorf("parse url %q: %w", t.URL, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("url %q: scheme must be http or https", t.URL)
+	}
+	addr := u.Host
+	if u.Port() == "" {
+		port := "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+		addr = net.JoinHostPort(u.Hostname(), port)
+	}
+
+	key := u.Scheme + "://" + addr
+	c := clients[key]
+	if c == nil {
+		c = newClient(addr, u.Scheme == "https", users)
+		clients[key] = c
+	}
+
+	prepared := &task{index: index, name: t.Name, client: c}
+	req := &prepared.template
+	req.SetRequestURI(t.URL)
+	req.Header.SetMethod(t.Method)
+	for name, value := range t.Headers {
+		req.Header.Set(name, value)
+	}
+	if t.Body != "" {
+		req.SetBodyString(t.Body)
+	}
+	return prepared, nil
+}
+
+// newClient returns a client that keeps one connection per user, so that a
+// user never waits for another's connection.
+func newClient(addr string, tls bool, users int) *client {
+	return &fasthttp.HostClient{
+		Addr:                          addr,
+		IsTLS:                         tls,
+		Name:                          userAgent,
+		MaxConns:                      max(users, 1) + 16,
+		MaxIdleConnDuration:           30 * time.Second,
+		ReadBufferSize:                16 << 10,
+		NoDefaultUserAgentHeader:      false,
+		DisableHeaderNamesNormalizing: true,
+		DisablePathNormalizing:        true,
+	}
+}
+
+// errorMessage turns a transport error into a message that groups well:
+// timeouts read the same whatever the request.
+func errorMessage(err error) string {
+	var netErr net.Error
+	switch {
+	case errors.Is(err, fasthttp.ErrTimeout), errors.As(err, &netErr) && netErr.Timeout():
+		return "request timed out"
+	case errors.Is(err, fasthttp.ErrConnectionClosed):
+		return "connection closed by the target"
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, "dial tcp"); i >= 0 && strings.Contains(msg, "connection refused") {
+		return "connection refused"
+	}
+	return msg
+}
+
+// statusMessage returns the failure message of an HTTP status of 400 or more.
+func statusMessage(code int) string {
+	return "HTTP " + strconv.Itoa(code) + " " + fasthttp.StatusMessage(code)
+}

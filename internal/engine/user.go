@@ -1,0 +1,108 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// user is one virtual user: a goroutine that runs tasks one after another
+// with its own request and response buffers.
+type user struct {
+	engine *Engine
+	shard  *shard
+	rng    *rand.Rand
+	timer  *time.Timer
+	req    fasthttp.Request
+	resp   fasthttp.Response
+	last   int // index of the task whose request req holds, or -1
+}
+
+// loop runs tasks until ctx is done or the share's iterations run out, in
+// which case it calls stop so that the other users end too.
+func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
+	e := u.engine
+	defer func() {
+		if u.timer != nil {
+			u.timer.Stop()
+		}
+	}()
+	for ctx.Err() == nil {
+		if e.pacer != nil && !u.sleep(ctx, e.pacer.reserve()) {
+			return
+		}
+		if e.limited && e.remaining.Add(-1) < 0 {
+			stop()
+			return
+		}
+		u.run(e.tasks[e.chooser.pick(u.rng)])
+	}
+}
+
+// sleep waits for d or until ctx is done, and reports whether d passed.
+func (u *user) sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return true
+	}
+	if u.timer == nil {
+		u.timer = time.NewTimer(d)
+	} else {
+		u.timer.Reset(d)
+	}
+	select {
+	case <-u.timer.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// run sends one task's request and records the outcome. A panic while
+// doing so is recovered and counted as a failed request.
+func (u *user) run(t *task) {
+	start := time.Now()
+	defer func() {
+		if r := recover(); r != nil {
+			u.last = -1
+			u.record(t, time.Since(start), 0, fmt.Sprintf("panic: %v", r))
+		}
+	}()
+
+	if u.last != t.index {
+		t.template.CopyTo(&u.req)
+		u.last = t.index
+	}
+	start = time.Now()
+	err := t.client.DoTimeout(&u.req, &u.resp, u.engine.plan.Timeout)
+	elapsed := time.Since(start)
+
+	var failure string
+	switch {
+	case err != nil:
+		failure = errorMessage(err)
+		u.last = -1
+	case u.resp.StatusCode() >= 400:
+		failure = statusMessage(u.resp.StatusCode())
+	}
+	u.record(t, elapsed, len(u.resp.Body()), failure)
+	u.resp.Reset()
+}
+
+// record adds one request's outcome to the user's statistics shard; an
+// empty failure means success.
+func (u *user) record(t *task, elapsed time.Duration, bytes int, failure string) {
+	sh := u.shard
+	sh.mu.Lock()
+	st := &sh.tasks[t.index]
+	st.Requests++
+	st.Bytes += uint64(bytes)
+	st.Latency.Record(elapsed)
+	if failure != "" {
+		st.Failures++
+		st.RecordError(failure)
+	}
+	sh.mu.Unlock()
+}

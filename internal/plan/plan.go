@@ -1,0 +1,244 @@
+// Package plan parses, validates and splits a load-test plan written in
+// YAML.
+//
+// A plan names the target, the number of virtual users, how fast they
+// start, how long the run lasts and the weighted HTTP tasks that users
+// pick from. Parse reports every problem in a plan at once, each with its
+// line, column and key path. Split divides a plan's users, rates and
+// iterations into shares, one for each worker.
+package plan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Defaults applied by Parse to keys that a plan leaves out.
+const (
+	DefaultName        = "run"
+	DefaultTimeout     = 10 * time.Second
+	DefaultMinWorkers  = 1
+	DefaultJoinTimeout = time.Minute
+	DefaultMethod      = "GET"
+	DefaultWeight      = 1
+)
+
+// Limits enforced by Parse.
+const (
+	// MaxInputSize is the maximum size of a plan file in bytes.
+	MaxInputSize = 1 << 20
+	// MaxTasks is the maximum number of tasks in a plan.
+	MaxTasks = 1000
+	// MaxHeaders is the maximum number of headers in one task.
+	MaxHeaders = 100
+	// MaxBodySize is the maximum size of one task's body in bytes.
+	MaxBodySize = 1 << 20
+	// MaxWeight is the maximum weight of one task. It keeps the sum of
+	// all weights far from integer overflow.
+	MaxWeight = 1_000_000
+)
+
+// Plan is a parsed and validated load test. Parse fills every field that
+// has a default, so a zero value means "not set" only where noted.
+type Plan struct {
+	// Name identifies the run. It defaults to DefaultName.
+	Name string `json:"name" msgpack:"name"`
+	// Target is the base URL that task paths are joined to. It is empty
+	// when the plan sets none, and then every task URL is absolute.
+	Target string `json:"target" msgpack:"target"`
+	// Users is the number of concurrent virtual users across all workers.
+	Users int `json:"users" msgpack:"users"`
+	// SpawnRate is the number of users started per second across all
+	// workers. It defaults to Users, so all users start within a second.
+	SpawnRate float64 `json:"spawn_rate" msgpack:"spawn_rate"`
+	// Duration is how long the run lasts, or 0 when only Iterations
+	// bounds it. When both are set, the run stops at whichever comes
+	// first.
+	Duration time.Duration `json:"duration" msgpack:"duration"`
+	// Iterations is the exact number of task executions across all
+	// workers, or 0 when only Duration bounds the run.
+	Iterations int64 `json:"iterations" msgpack:"iterations"`
+	// MaxRPS caps requests per second across all workers, or is 0 for
+	// no cap.
+	MaxRPS float64 `json:"max_rps" msgpack:"max_rps"`
+	// Timeout is the timeout of one request. It defaults to
+	// DefaultTimeout.
+	Timeout time.Duration `json:"timeout" msgpack:"timeout"`
+	// Workers sets how many workers the coordinator waits for.
+	Workers Workers `json:"workers" msgpack:"workers"`
+	// Tasks contains at least one task, and at least one of them has a
+	// weight above 0.
+	Tasks []Task `json:"tasks" msgpack:"tasks"`
+}
+
+// Workers is the part of a plan that says which workers must join before
+// the run starts.
+type Workers struct {
+	// Min is the number of workers the coordinator waits for before it
+	// starts the run. It defaults to DefaultMinWorkers.
+	Min int `json:"min" msgpack:"min"`
+	// JoinTimeout is how long the coordinator waits for Min workers. It
+	// defaults to DefaultJoinTimeout.
+	JoinTimeout time.Duration `json:"join_timeout" msgpack:"join_timeout"`
+}
+
+// Task is one kind of HTTP request that virtual users send.
+type Task struct {
+	// Name is unique within the plan and contains only the characters
+	// A-Z, a-z, 0-9, '_', '.' and '-', so it can serve as a metric label.
+	Name string `json:"name" msgpack:"name"`
+	// Weight is the relative chance that a user picks this task, from 0
+	// (never) to MaxWeight. It defaults to DefaultWeight.
+	Weight int `json:"weight" msgpack:"weight"`
+	// Method is an uppercase HTTP method. It defaults to DefaultMethod.
+	Method string `json:"method" msgpack:"method"`
+	// URL is an absolute http or https URL, already joined with the
+	// plan's Target when the plan gave a path.
+	URL string `json:"url" msgpack:"url"`
+	// Headers maps header names to values. It is nil when the task sets
+	// no headers.
+	Headers map[string]string `json:"headers" msgpack:"headers"`
+	// Body is the request body, empty for none.
+	Body string `json:"body" msgpack:"body"`
+}
+
+// Parse decodes a YAML plan, applies defaults and validates it. On failure
+// it returns a nil plan and an Errors value listing every problem found.
+func Parse(data []byte) (*Plan, error) {
+	return parse(data, MaxInputSize)
+}
+
+// Load reads the plan file at path and parses it. Every error it returns
+// names the file. When the plan is invalid, errors.As on the error
+// recovers the Errors list.
+func Load(path string) (*Plan, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load plan: %w", err)
+	}
+	defer f.Close()
+
+	// Read one byte past the limit so that Parse can report an oversized
+	// file without this function loading all of it.
+	data, err := io.ReadAll(io.LimitReader(f, MaxInputSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("load plan: %w", err)
+	}
+
+	p, err := Parse(data)
+	if err != nil {
+		var list Errors
+		if errors.As(err, &list) && len(list) > 1 {
+			return nil, fmt.Errorf("plan %s has %d problems:\n%w", path, len(list), err)
+		}
+		return nil, fmt.Errorf("plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// parse is Parse with the input size limit as a parameter, so tests can
+// reach checks that the real limit makes unreachable.
+func parse(data []byte, maxInput int) (*Plan, error) {
+	var ps problems
+	if len(data) > maxInput {
+		ps.addf(nil, "", "plan is %d bytes, over the limit of %d bytes; split it or shorten task bodies",
+			len(data), maxInput)
+		return nil, ps.sorted()
+	}
+
+	root := readDocument(data, &ps)
+	if root == nil {
+		return nil, ps.sorted()
+	}
+	rejectAliases(root, &ps)
+
+	d := decoder{problems: &ps}
+	p := d.plan(root)
+	if len(ps.list) > 0 {
+		return nil, ps.sorted()
+	}
+	return p, nil
+}
+
+// readDocument parses data into a node tree and returns its top-level
+// mapping, or nil after recording why there is none.
+func readDocument(data []byte, ps *problems) *yaml.Node {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	err := dec.Decode(&doc)
+	if errors.Is(err, io.EOF) {
+		ps.addf(nil, "", "plan is empty; write a YAML mapping with at least users, tasks and duration or iterations")
+		return nil
+	}
+	if err != nil {
+		addSyntaxError(err, ps)
+		return nil
+	}
+
+	// A trailing "---" with nothing after it yields an empty document,
+	// which is harmless. Any other second document would be ignored
+	// silently, so it is an error.
+	var next yaml.Node
+	err = dec.Decode(&next)
+	switch {
+	case errors.Is(err, io.EOF):
+	case err != nil:
+		addSyntaxError(err, ps)
+	case len(next.Content) > 0 && next.Content[0].ShortTag() != "!!null":
+		ps.addf(&next, "", "found a second YAML document; a plan file holds one document, so remove the \"---\" line and what follows or merge it into the first")
+	}
+
+	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		ps.addf(root, "", "plan must be a YAML mapping with keys such as users and tasks, but the document is %s",
+			kindName(root))
+		return nil
+	}
+	return root
+}
+
+// addSyntaxError records a YAML syntax error, taking the line from the
+// message where the YAML library includes one.
+func addSyntaxError(err error, ps *problems) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
+		_, msg, _ = strings.Cut(msg, ": ")
+	}
+	ps.list = append(ps.list, Problem{
+		Line:    line,
+		Message: "invalid YAML: " + msg,
+	})
+}
+
+// rejectAliases records a problem for each alias in the tree. Aliases let
+// a small file expand into a huge one ("billion laughs"), and a plan has
+// no need for them. Only the first maxAliasProblems are listed one by one.
+func rejectAliases(root *yaml.Node, ps *problems) {
+	const maxAliasProblems = 20
+	count := 0
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.AliasNode {
+			count++
+			switch {
+			case count <= maxAliasProblems:
+				ps.addf(n, "", "alias *%s is not supported; write the value out in full instead of using anchors and aliases", n.Value)
+			case count == maxAliasProblems+1:
+				ps.addf(n, "", "more aliases follow from here; remove every alias")
+			}
+			return
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(root)
+}

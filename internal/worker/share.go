@@ -1,0 +1,152 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/barrage-load/barrage/internal/bus"
+	"github.com/barrage-load/barrage/internal/engine"
+)
+
+const (
+	// publishTimeout bounds one attempt to publish a report.
+	publishTimeout = 5 * time.Second
+	// finalReportPatience is how long a stopping share keeps trying to
+	// deliver its final report.
+	finalReportPatience = 2 * time.Minute
+)
+
+// shareRun is a share being run: its engine, claim and reporter.
+type shareRun struct {
+	p      *participation
+	log    *slog.Logger
+	engine *engine.Engine
+	claim  *bus.Lease
+	index  int
+	seq    uint64
+	start  time.Time
+	cancel context.CancelFunc // stops the engine
+	done   chan struct{}      // closed after the final report
+}
+
+// startShare claims the assigned share and starts its engine.
+func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shareRun, error) {
+	eng, err := engine.New(p.run.Plan, a.Share, engine.Options{Duration: a.Duration})
+	if err != nil {
+		return nil, err
+	}
+	claim, err := p.worker.bus.Acquire(ctx, bus.ClaimKey(p.run.ID, a.Share.Index), []byte(p.worker.id), p.run.Lease)
+	if err != nil {
+		return nil, fmt.Errorf("claim share %d: %w", a.Share.Index, err)
+	}
+
+	engineCtx, cancel := context.WithCancel(context.Background())
+	s := &shareRun{
+		p:      p,
+		log:    p.log.With("share", a.Share.Index),
+		engine: eng,
+		claim:  claim,
+		index:  a.Share.Index,
+		start:  time.Now(),
+		cancel: cancel,
+		done:   make(chan struct{}),
+	}
+	s.log.Info("share started", "users", a.Share.Users, "spawn_rate", a.Share.SpawnRate,
+		"max_rps", a.Share.MaxRPS, "iterations", a.Share.Iterations)
+	go s.run(engineCtx)
+	return s, nil
+}
+
+// stop ends the share's users; done closes once the final report is sent.
+func (s *shareRun) stop() { s.cancel() }
+
+func (s *shareRun) run(ctx context.Context) {
+	defer close(s.done)
+	defer s.cancel()
+
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		if err := s.engine.Run(ctx); err != nil && !errors.Is(err, engine.ErrNoUsers) {
+			s.log.Error("share failed", "err", err)
+		}
+	}()
+
+	interval := s.p.run.ReportInterval
+	report := newTicker(interval)
+	defer report.Stop()
+	renew := newTicker(renewEvery(s.claim.TTL()))
+	defer renew.Stop()
+loop:
+	for {
+		select {
+		case <-finished:
+			break loop
+		case <-report.C:
+			s.report(false, interval*10)
+		case <-renew.C:
+			if err := s.claim.Renew(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("lost the claim on the share; stopping its users", "err", err)
+				s.cancel()
+			}
+		}
+	}
+
+	s.report(true, finalReportPatience)
+	release, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if err := s.claim.Release(release); err != nil {
+		s.log.Warn("could not release the share", "err", err)
+	}
+	s.log.Info("share finished", "elapsed", time.Since(s.start).Round(time.Millisecond))
+}
+
+// report sends the statistics gathered since the previous report. Delivery
+// is retried with the same sequence number and message id until it succeeds
+// or patience runs out, so a report is never counted twice nor merged into
+// the next one.
+func (s *shareRun) report(final bool, patience time.Duration) {
+	s.seq++
+	r := &bus.Report{
+		Run:     s.p.run.ID,
+		Worker:  s.p.worker.id,
+		Seq:     s.seq,
+		Share:   s.index,
+		Final:   final,
+		Users:   s.engine.Users(),
+		Elapsed: time.Since(s.start),
+		Sent:    time.Now(),
+		Tasks:   s.engine.Collect(),
+	}
+	data, err := bus.EncodeReport(r)
+	if err != nil {
+		s.log.Error("could not encode report", "seq", r.Seq, "err", err)
+		return
+	}
+	subject := bus.ReportSubject(r.Run, r.Worker)
+	msgID := fmt.Sprintf("%s.%s.%d", r.Run, r.Worker, r.Seq)
+	deadline := time.Now().Add(patience)
+	for attempt := 1; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		_, err := s.p.worker.bus.JS.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.log.Error("report lost: could not publish it", "seq", r.Seq, "final", final, "attempts", attempt, "err", err)
+			return
+		}
+		s.log.Warn("retrying report", "seq", r.Seq, "attempt", attempt, "err", err)
+		time.Sleep(min(time.Duration(attempt)*250*time.Millisecond, 2*time.Second))
+	}
+}
+
+func newTicker(d time.Duration) *time.Ticker {
+	return time.NewTicker(max(d, 10*time.Millisecond))
+}
