@@ -27,7 +27,7 @@ func main() {
 		Commands:       []*cli.Command{startCommand(), validateCommand()},
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
-	os.Exit(exitCode(app.Run(os.Args)))
+	os.Exit(exitCode(app.Run(interspersed(app.Commands, os.Args))))
 }
 
 // exitCode prints err and returns the process exit code for it: the code

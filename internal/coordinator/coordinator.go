@@ -129,13 +129,14 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 }
 
 func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*Summary, error) {
-	tick := time.NewTicker(min(r.cfg.ReportInterval, r.cfg.Lease/3))
-	defer tick.Stop()
+	publish := time.NewTicker(r.cfg.ReportInterval)
+	defer publish.Stop()
+	renew := time.NewTicker(r.cfg.Lease / 3)
+	defer renew.Stop()
 	joinTimeout := time.NewTimer(r.cfg.Plan.Workers.JoinTimeout)
 	defer joinTimeout.Stop()
 	stop := ctx.Done()
 	var overdue <-chan time.Time
-	lastPublish := time.Now()
 
 	for {
 		select {
@@ -165,12 +166,10 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 			}
 		case data := <-r.reports:
 			r.onReport(data)
-		case now := <-tick.C:
+		case <-renew.C:
 			r.renew(bg)
-			if now.Sub(lastPublish) >= r.cfg.ReportInterval-r.cfg.ReportInterval/10 {
-				r.publishLive(now)
-				lastPublish = now
-			}
+		case now := <-publish.C:
+			r.publishLive(now)
 		case <-overdue:
 			return r.finish(bg, r.missingProblem("timed out waiting for final reports")), nil
 		}

@@ -5,8 +5,9 @@
 // cut into 128 buckets of equal width, so a bucket is at most 1/128 of its
 // lower bound wide. Quantiles report the bucket's midpoint, which is within
 // 1/256 (0.39 %) of every value in the bucket, clamped to the exact minimum
-// and maximum. Memory grows with the range of values seen, one 1 KiB chunk
-// per power of two, and never with the number of values: 58 chunks at most.
+// and maximum, so the 0 and 1 quantiles are exact. Memory grows with the
+// range of values seen, one 1 KiB chunk per power of two, and never with the
+// number of values: 57 chunks at most.
 package histogram
 
 import (
@@ -18,7 +19,9 @@ import (
 const (
 	subBits    = 7
 	subBuckets = 1 << subBits // buckets per power of two
-	chunkCount = 64 - subBits + 1
+
+	// chunkCount covers values up to math.MaxInt64, which have 63 bits.
+	chunkCount = 63 - subBits + 1
 
 	// RelativeError is the largest relative difference between a recorded
 	// value and the value a quantile reports for it.
@@ -43,8 +46,11 @@ func (h *Histogram) Record(d time.Duration) {
 	h.RecordValue(uint64(d))
 }
 
-// RecordValue adds one value in nanoseconds.
+// RecordValue adds one value in nanoseconds. Values above math.MaxInt64
+// count as math.MaxInt64, the largest time.Duration, so that Min, Max, Mean
+// and Quantile can return every recorded value.
 func (h *Histogram) RecordValue(v uint64) {
+	v = min(v, math.MaxInt64)
 	c, i := index(v)
 	chunk := h.chunks[c]
 	if chunk == nil {
@@ -87,6 +93,8 @@ func (h *Histogram) Merge(o *Histogram) {
 	if o.max > h.max {
 		h.max = o.max
 	}
+	// NOTE: the counts wrap after 2^64 values. Merging reaches that only
+	// from over 2048 histograms at the count limit of DecodeMsgpack.
 	h.count += o.count
 	h.sum = addSaturating(h.sum, o.sum)
 }
@@ -110,18 +118,21 @@ func (h *Histogram) Min() time.Duration { return time.Duration(h.min) }
 // Max returns the largest recorded value, exactly, or 0 when empty.
 func (h *Histogram) Max() time.Duration { return time.Duration(h.max) }
 
-// Mean returns the arithmetic mean of the recorded values, or 0 when empty.
+// Mean returns the arithmetic mean of the recorded values, rounded down, or
+// 0 when empty. When the sum exceeds math.MaxUint64 ns the mean is too low,
+// but never below Min.
 func (h *Histogram) Mean() time.Duration {
 	if h.count == 0 {
 		return 0
 	}
-	return time.Duration(h.sum / h.count)
+	return time.Duration(h.clamp(h.sum / h.count))
 }
 
 // Quantile returns the value at rank ceil(q*count) among the recorded values,
-// within RelativeError. The result never exceeds Max, never falls below Min,
-// and never decreases as q grows. q is clamped to [0, 1]; an empty histogram
-// returns 0.
+// within RelativeError. The first and the last rank return Min and Max
+// exactly. The result never exceeds Max, never falls below Min, and never
+// decreases as q grows. q is clamped to [0, 1], NaN counts as 0, and an empty
+// histogram returns 0.
 func (h *Histogram) Quantile(q float64) time.Duration {
 	if h.count == 0 {
 		return 0
@@ -133,8 +144,11 @@ func (h *Histogram) Quantile(q float64) time.Duration {
 		q = 1
 	}
 	rank := uint64(math.Ceil(q * float64(h.count)))
-	if rank == 0 {
-		rank = 1
+	if rank <= 1 {
+		return time.Duration(h.min)
+	}
+	if rank >= h.count {
+		return time.Duration(h.max)
 	}
 
 	var seen uint64

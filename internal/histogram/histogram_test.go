@@ -159,7 +159,7 @@ func TestQuantileIsMonotone(t *testing.T) {
 	}
 }
 
-func TestQuantileExtremesAreExact(t *testing.T) {
+func TestQuantileEndsAreMinAndMax(t *testing.T) {
 	for _, s := range randomSamples() {
 		t.Run(s.name, func(t *testing.T) {
 			if got, want := s.h.Quantile(0), s.h.Min(); got != want {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -14,6 +15,11 @@ var ErrCorrupt = errors.New("corrupt histogram")
 
 // maxEncodedBuckets is the number of buckets a Histogram can have.
 const maxEncodedBuckets = chunkCount * subBuckets
+
+// maxDecodedCount is the largest count that DecodeMsgpack accepts. Quantile
+// computes ranks in float64, which holds every integer up to 2^53 exactly,
+// and the limit keeps Record and Merge far from overflowing the count.
+const maxDecodedCount = 1 << 53
 
 // EncodeMsgpack writes h as an array: count, sum, min, max, then pairs of
 // bucket index and count for the buckets that are not empty.
@@ -56,10 +62,20 @@ func (h *Histogram) EncodeMsgpack(enc *msgpack.Encoder) error {
 	return nil
 }
 
-// DecodeMsgpack reads what EncodeMsgpack wrote. It returns ErrCorrupt when
-// the bucket counts do not add up to the count, a bucket index is out of
-// range, or min and max contradict the buckets.
-func (h *Histogram) DecodeMsgpack(dec *msgpack.Decoder) error {
+// DecodeMsgpack reads what EncodeMsgpack wrote and replaces the contents of
+// h. It returns an error wrapping ErrCorrupt when the fields contradict each
+// other or exceed the limits: the bucket counts do not add up to the count,
+// the count exceeds 2^53, a bucket index is out of range, min or max is not
+// in the first or last non-empty bucket, min and max of a single value
+// differ, or the sum is outside count*min and count*max. On any error h is
+// left empty.
+func (h *Histogram) DecodeMsgpack(dec *msgpack.Decoder) (err error) {
+	defer func() {
+		if err != nil {
+			h.Reset()
+		}
+	}()
+
 	n, err := dec.DecodeArrayLen()
 	if err != nil {
 		return err
@@ -73,9 +89,12 @@ func (h *Histogram) DecodeMsgpack(dec *msgpack.Decoder) error {
 			return err
 		}
 	}
+
 	h.Reset()
 	var total uint64
-	lowest, highest := uint64(math.MaxUint64), uint64(0)
+	// first and last are the indexes of the lowest and highest bucket with
+	// a count above zero, or -1 while there is none.
+	first, last := -1, -1
 	for i := 0; i < (n-4)/2; i++ {
 		idx, err := dec.DecodeUint64()
 		if err != nil {
@@ -99,33 +118,67 @@ func (h *Histogram) DecodeMsgpack(dec *msgpack.Decoder) error {
 		}
 		total = sum
 		if count > 0 {
-			if lowerBound(c, b) < lowest {
-				lowest = lowerBound(c, b)
+			if first < 0 || int(idx) < first {
+				first = int(idx)
 			}
-			if upper := upperBound(c, b); upper > highest {
-				highest = upper
-			}
+			last = max(last, int(idx))
 		}
 	}
+
 	h.count, h.sum, h.min, h.max = head[0], head[1], head[2], head[3]
 	if total != h.count {
 		return fmt.Errorf("%w: buckets hold %d values, count is %d", ErrCorrupt, total, h.count)
 	}
-	if h.count > 0 && (h.min > h.max || h.min < lowest || h.max > highest) {
-		return fmt.Errorf("%w: min %d and max %d do not match the buckets", ErrCorrupt, h.min, h.max)
+	if h.count > maxDecodedCount {
+		return fmt.Errorf("%w: count %d exceeds %d", ErrCorrupt, h.count, maxDecodedCount)
 	}
-	return nil
+	return h.checkSummary(first, last)
 }
 
-// upperBound returns the largest value that falls in the bucket.
-func upperBound(chunk, bucket int) uint64 {
-	if chunk == 0 {
-		return uint64(bucket)
+// checkSummary returns an error wrapping ErrCorrupt unless min, max and sum
+// are values that recording the bucket counts could have given. first and
+// last are the indexes of the lowest and highest non-empty bucket.
+func (h *Histogram) checkSummary(first, last int) error {
+	if h.count == 0 {
+		if h.sum != 0 || h.min != 0 || h.max != 0 {
+			return fmt.Errorf("%w: empty histogram with sum %d, min %d, max %d",
+				ErrCorrupt, h.sum, h.min, h.max)
+		}
+		return nil
 	}
-	return lowerBound(chunk, bucket) + (uint64(1) << (chunk - 1)) - 1
+	if h.max > math.MaxInt64 {
+		return fmt.Errorf("%w: max %d exceeds the largest duration", ErrCorrupt, h.max)
+	}
+	if h.min > h.max {
+		return fmt.Errorf("%w: min %d exceeds max %d", ErrCorrupt, h.min, h.max)
+	}
+	if h.count == 1 && h.min != h.max {
+		return fmt.Errorf("%w: one value but min %d differs from max %d", ErrCorrupt, h.min, h.max)
+	}
+	if c, b := index(h.min); c*subBuckets+b != first {
+		return fmt.Errorf("%w: min %d is not in the lowest non-empty bucket", ErrCorrupt, h.min)
+	}
+	if c, b := index(h.max); c*subBuckets+b != last {
+		return fmt.Errorf("%w: max %d is not in the highest non-empty bucket", ErrCorrupt, h.max)
+	}
+	// Record saturates the sum, so the bounds saturate too.
+	low, high := mulSaturating(h.min, h.count), mulSaturating(h.max, h.count)
+	if h.sum < low || h.sum > high {
+		return fmt.Errorf("%w: sum %d is outside count*min %d and count*max %d",
+			ErrCorrupt, h.sum, low, high)
+	}
+	return nil
 }
 
 func addCarry(a, b uint64) (uint64, bool) {
 	s := a + b
 	return s, s < a
+}
+
+func mulSaturating(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	if hi != 0 {
+		return math.MaxUint64
+	}
+	return lo
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -202,34 +203,62 @@ func TestMsgpackEncodingIsCompact(t *testing.T) {
 }
 
 func TestMsgpackDecodeRejectsCorruptFields(t *testing.T) {
-	const maxDuration = uint64(math.MaxInt64)
+	const (
+		maxDuration  = uint64(math.MaxInt64)
+		maxUint      = uint64(math.MaxUint64)
+		aboveLimit   = uint64(maxDecodedCount + 1)
+		countReason  = "exceeds 9007199254740992"
+		lowReason    = "not in the lowest non-empty bucket"
+		highReason   = "not in the highest non-empty bucket"
+		fieldsReason = "fields"
+	)
 	tests := []struct {
 		name   string
-		fields []any // count, sum, min, max, then bucket index and count pairs
+		fields []any  // count, sum, min, max, then bucket index and count pairs
+		reason string // part of the error message
 	}{
-		{"count above the bucket total", []any{5, 30, 10, 10, bucketIndex(10), 3}},
-		{"count below the bucket total", []any{2, 30, 10, 10, bucketIndex(10), 3}},
-		{"count without buckets", []any{1, 10, 10, 10}},
-		{"bucket index at the limit", []any{1, 10, 10, 10, maxEncodedBuckets, 1}},
-		{"bucket index far out of range", []any{1, 10, 10, 10, uint64(math.MaxUint64), 1}},
-		{"bucket counts overflowing", []any{1, 10, 10, 10,
-			bucketIndex(10), uint64(math.MaxUint64), bucketIndex(20), 2}},
-		{"min above max", []any{2, 30, 20, 10, bucketIndex(10), 1, bucketIndex(20), 1}},
-		{"min below the lowest bucket", []any{2, 30, 5, 20, bucketIndex(10), 1, bucketIndex(20), 1}},
-		{"min above the lowest bucket", []any{2, 35, 15, 20, bucketIndex(10), 1, bucketIndex(20), 1}},
-		{"max below the highest bucket", []any{2, 25, 10, 15, bucketIndex(10), 1, bucketIndex(20), 1}},
-		{"max above the highest bucket", []any{2, 35, 10, 25, bucketIndex(10), 1, bucketIndex(20), 1}},
-		{"max above the largest Duration", []any{1, uint64(math.MaxUint64), uint64(math.MaxUint64),
-			uint64(math.MaxUint64), bucketIndex(maxDuration), 1}},
-		{"sum below count times min", []any{2, 15, 10, 10, bucketIndex(10), 2}},
-		{"sum above count times max", []any{2, 25, 10, 10, bucketIndex(10), 2}},
-		{"empty histogram with a sum", []any{0, 7, 0, 0}},
-		{"empty histogram with a min", []any{0, 0, 7, 7}},
-		{"empty histogram with a max", []any{0, 0, 0, 7}},
-		{"empty histogram with an empty bucket and a max", []any{0, 0, 0, 7, bucketIndex(7), 0}},
-		{"odd field count", []any{1, 10, 10, 10, bucketIndex(10)}},
-		{"three fields", []any{0, 0, 0}},
-		{"no fields", []any{}},
+		{"count above the bucket total",
+			[]any{5, 30, 10, 10, bucketIndex(10), 3}, "buckets hold 3 values, count is 5"},
+		{"count below the bucket total",
+			[]any{2, 30, 10, 10, bucketIndex(10), 3}, "buckets hold 3 values, count is 2"},
+		{"count without buckets",
+			[]any{1, 10, 10, 10}, "buckets hold 0 values, count is 1"},
+		{"bucket index at the limit",
+			[]any{1, 10, 10, 10, maxEncodedBuckets, 1}, "out of range"},
+		{"bucket index far out of range",
+			[]any{1, 10, 10, 10, maxUint, 1}, "out of range"},
+		{"bucket counts overflowing",
+			[]any{1, 10, 10, 10, bucketIndex(10), maxUint, bucketIndex(20), 2}, "overflow"},
+		{"min above max",
+			[]any{2, 30, 20, 10, bucketIndex(10), 1, bucketIndex(20), 1}, "min 20 exceeds max 10"},
+		{"single value with min below max",
+			[]any{1, 256, 256, 257, bucketIndex(256), 1}, "one value"},
+		{"min below the lowest bucket",
+			[]any{2, 30, 5, 20, bucketIndex(10), 1, bucketIndex(20), 1}, lowReason},
+		{"min above the lowest bucket",
+			[]any{2, 35, 15, 20, bucketIndex(10), 1, bucketIndex(20), 1}, lowReason},
+		{"max below the highest bucket",
+			[]any{2, 25, 10, 15, bucketIndex(10), 1, bucketIndex(20), 1}, highReason},
+		{"max above the highest bucket",
+			[]any{2, 35, 10, 25, bucketIndex(10), 1, bucketIndex(20), 1}, highReason},
+		{"max above the largest Duration",
+			[]any{1, maxUint, maxUint, maxUint, bucketIndex(maxDuration), 1}, "largest duration"},
+		{"count above 2^53",
+			[]any{aboveLimit, 10 * aboveLimit, 10, 10, bucketIndex(10), aboveLimit}, countReason},
+		{"count that Record would wrap",
+			[]any{maxUint, maxUint, 10, 10, bucketIndex(10), maxUint}, countReason},
+		{"sum below count times min",
+			[]any{2, 15, 10, 10, bucketIndex(10), 2}, "sum 15"},
+		{"sum above count times max",
+			[]any{2, 25, 10, 10, bucketIndex(10), 2}, "sum 25"},
+		{"empty histogram with a sum", []any{0, 7, 0, 0}, "empty histogram"},
+		{"empty histogram with a min", []any{0, 0, 7, 7}, "empty histogram"},
+		{"empty histogram with a max", []any{0, 0, 0, 7}, "empty histogram"},
+		{"empty histogram with an empty bucket and a max",
+			[]any{0, 0, 0, 7, bucketIndex(7), 0}, "empty histogram"},
+		{"odd field count", []any{1, 10, 10, 10, bucketIndex(10)}, fieldsReason},
+		{"three fields", []any{0, 0, 0}, fieldsReason},
+		{"no fields", []any{}, fieldsReason},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+" is corrupt", func(t *testing.T) {
@@ -241,8 +270,27 @@ func TestMsgpackDecodeRejectsCorruptFields(t *testing.T) {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Errorf("msgpack.Unmarshal(%x) error = %v, want ErrCorrupt", data, err)
 			}
+			if err != nil && !strings.Contains(err.Error(), tt.reason) {
+				t.Errorf("msgpack.Unmarshal(%x) error = %q, want it to contain %q",
+					data, err, tt.reason)
+			}
 			sameContents(t, h, new(Histogram))
 		})
+	}
+}
+
+func TestMsgpackDecodeAcceptsCountLimit(t *testing.T) {
+	const limit = uint64(1 << 53)
+	data := encodeFields(t, limit, 10*limit, 10, 10, bucketIndex(10), limit)
+	h := new(Histogram)
+	if err := msgpack.Unmarshal(data, h); err != nil {
+		t.Fatalf("msgpack.Unmarshal of a count of 2^53: %v", err)
+	}
+	if got := h.Count(); got != limit {
+		t.Errorf("Count() = %d, want %d", got, limit)
+	}
+	if got := h.Quantile(0.5); got != 10 {
+		t.Errorf("Quantile(0.5) = %d, want 10", got)
 	}
 }
 
@@ -336,8 +384,14 @@ func checkInvariants(t *testing.T, h *Histogram) {
 	if lowest > highest {
 		t.Errorf("Min() = %d, above Max() %d", lowest, highest)
 	}
-	if mean := h.Mean(); false && (mean < lowest || mean > highest) {
+	if mean := h.Mean(); mean < lowest || mean > highest {
 		t.Errorf("Mean() = %d, outside Min %d and Max %d", mean, lowest, highest)
+	}
+	if got := h.Quantile(0); got != lowest {
+		t.Errorf("Quantile(0) = %d, want Min %d", got, lowest)
+	}
+	if got := h.Quantile(1); got != highest {
+		t.Errorf("Quantile(1) = %d, want Max %d", got, highest)
 	}
 	previous := lowest
 	for _, q := range quantileGrid() {
@@ -366,6 +420,12 @@ func FuzzDecode(f *testing.F) {
 		{0x94, 0, 0, 0, 0},
 		{0xdd, 0xff, 0xff, 0xff, 0xff},
 		[]byte("not a histogram"),
+		encodeFields(f, 2, 30, 20, 10, bucketIndex(10), 1, bucketIndex(20), 1),
+		encodeFields(f, 1, 10, 10, 10, maxEncodedBuckets, 1),
+		encodeFields(f, 0, 0, 0, 7),
+		encodeFields(f, 0, 48, 48, 48),
+		encodeFields(f, uint64(math.MaxUint64), uint64(math.MaxUint64), 48, 48,
+			bucketIndex(48), uint64(math.MaxUint64)),
 	} {
 		f.Add(data)
 	}
@@ -373,9 +433,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h := new(Histogram)
 		if err := msgpack.Unmarshal(data, h); err != nil {
-			return
-		}
-		if h.Count() == 0 {
+			sameContents(t, h, new(Histogram))
 			return
 		}
 		checkInvariants(t, h)
