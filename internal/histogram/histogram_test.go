@@ -247,7 +247,8 @@ func TestBucketBoundsContainValue(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	values := []uint64{0, 1, 127, 128, 129, 255, 256, 257, 511, 512,
 		1<<20 - 1, 1 << 20, 1<<20 + 1, 1 << 62, math.MaxInt64}
-	// RecordValue stores at most math.MaxInt64, so index never sees more.
+	// RecordValue stores at most math.MaxInt64, so index never gets a
+	// larger value.
 	for range 10000 {
 		values = append(values, r.Uint64()>>(1+r.IntN(63)))
 	}
@@ -559,7 +560,7 @@ func TestHugeValues(t *testing.T) {
 	tests := []struct {
 		name   string
 		values []uint64
-		want   time.Duration // Max, exact or saturated
+		want   time.Duration // Max: exact, or math.MaxInt64 when saturated
 	}{
 		{"largest Duration is kept exactly", []uint64{math.MaxInt64}, math.MaxInt64},
 		{"1<<62 is kept exactly", []uint64{1 << 62}, 1 << 62},

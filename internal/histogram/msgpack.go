@@ -10,7 +10,7 @@ import (
 )
 
 // ErrCorrupt is returned when decoding a histogram whose fields contradict
-// each other.
+// each other or exceed a limit.
 var ErrCorrupt = errors.New("corrupt histogram")
 
 // maxEncodedBuckets is the number of buckets a Histogram can have.
@@ -63,12 +63,17 @@ func (h *Histogram) EncodeMsgpack(enc *msgpack.Encoder) error {
 }
 
 // DecodeMsgpack reads what EncodeMsgpack wrote and replaces the contents of
-// h. It returns an error wrapping ErrCorrupt when the fields contradict each
-// other or exceed the limits: the bucket counts do not add up to the count,
-// the count exceeds 2^53, a bucket index is out of range, min or max is not
-// in the first or last non-empty bucket, min and max of a single value
-// differ, or the sum is outside count*min and count*max. On any error h is
-// left empty.
+// h. On any error h is left empty. The error wraps ErrCorrupt when the
+// fields contradict each other or exceed a limit:
+//   - the field count is odd, below 4 or above what a Histogram can use,
+//   - a bucket index is out of range,
+//   - the bucket counts do not add up to the count,
+//   - the count exceeds 2^53,
+//   - max exceeds math.MaxInt64, or min exceeds max,
+//   - min or max is not in the lowest or highest non-empty bucket,
+//   - min and max of a single value differ,
+//   - the sum is outside count*min and count*max,
+//   - an empty histogram has a sum, min or max other than 0.
 func (h *Histogram) DecodeMsgpack(dec *msgpack.Decoder) (err error) {
 	defer func() {
 		if err != nil {

@@ -47,7 +47,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			want: []wantProblem{{1, "users", "missing value: users must be a whole number"}},
 		},
 		{
-			name: "misspelled key gets a suggestion",
+			name: "misspelled top-level key",
 			yaml: "user: 10\nduration: 1m\n" + homeTask,
 			want: []wantProblem{
 				{1, "user", `unknown key "user"; did you mean "users"?`},
@@ -55,12 +55,12 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			},
 		},
 		{
-			name: "misspelled nested key gets a suggestion",
+			name: "misspelled nested key",
 			yaml: "users: 1\nduration: 1m\nworkers:\n  mni: 2\n" + homeTask,
 			want: []wantProblem{{4, "workers.mni", `unknown key "mni"; did you mean "min"?`}},
 		},
 		{
-			name: "unrelated unknown key lists the known keys",
+			name: "unrelated unknown key",
 			yaml: "users: 1\nduration: 1m\ncolour: red\n" + homeTask,
 			want: []wantProblem{{3, "colour", `unknown key "colour"; remove it or use one of: name, target, users`}},
 		},
@@ -130,7 +130,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			want: []wantProblem{{5, "tasks[0].url", `invalid value "/home": a path needs target`}},
 		},
 		{
-			name: "task url that is neither a path nor absolute",
+			name: "task url without slash or scheme",
 			yaml: "users: 1\nduration: 1m\ntasks:\n  - name: home\n    url: home\n",
 			want: []wantProblem{{5, "tasks[0].url", `url must start with "/" or be an absolute http or https URL`}},
 		},
@@ -150,7 +150,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			want: []wantProblem{{5, "tasks[0].weight", `invalid value "heavy": weight must be a whole number such as 3`}},
 		},
 		{
-			name: "every weight zero points at the tasks key",
+			name: "every weight zero",
 			yaml: "users: 1\nduration: 1m\ntasks:\n  - {name: a, weight: 0, url: 'http://127.0.0.1/'}\n  - {name: b, weight: 0, url: 'http://127.0.0.1/'}\n",
 			want: []wantProblem{{3, "tasks", "every task has weight 0"}},
 		},
@@ -274,7 +274,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			want: []wantProblem{{1, "tasks", "missing key tasks"}},
 		},
 		{
-			name: "several problems are all reported in line order",
+			name: "several problems in line order",
 			yaml: "users: 0\nspawn_rate: -1\nduration: 1m\ntimeout: soon\nworkers:\n  min: 0\ntasks:\n  - name: home\n    url: /\n",
 			want: []wantProblem{
 				{1, "users", "users must be greater than 0"},

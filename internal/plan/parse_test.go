@@ -54,7 +54,7 @@ func TestParseValidPlans(t *testing.T) {
 			},
 		},
 		{
-			name: "full plan keeps every value and joins paths to the target",
+			name: "full plan keeps every value",
 			yaml: fullPlan,
 			want: &Plan{
 				Name:       "shop",
@@ -79,7 +79,7 @@ func TestParseValidPlans(t *testing.T) {
 			},
 		},
 		{
-			name: "target path prefixes task paths and iterations alone bound the run",
+			name: "target path prefixes task paths",
 			yaml: `target: http://127.0.0.1:8080/api/
 users: 1_000
 spawn_rate: 0.5
@@ -119,7 +119,7 @@ tasks:
 			},
 		},
 		{
-			name: "trailing document marker and empty headers are accepted",
+			name: "trailing marker and empty headers",
 			yaml: "users: 2\nduration: 1h30m\ntasks:\n  - {name: a, url: 'http://[::1]:80/x', headers: {}}\n---\n",
 			want: &Plan{
 				Name:      DefaultName,

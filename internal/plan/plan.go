@@ -78,8 +78,8 @@ type Plan struct {
 	Tasks []Task `json:"tasks" msgpack:"tasks"`
 }
 
-// Workers is the part of a plan that says which workers must join before
-// the run starts.
+// Workers is the part of a plan that sets how many workers must join
+// before the run starts.
 type Workers struct {
 	// Min is the number of workers the coordinator waits for before it
 	// starts the run. It defaults to DefaultMinWorkers.
@@ -173,7 +173,7 @@ func readDocument(data []byte, ps *problems) *yaml.Node {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	err := dec.Decode(&doc)
-	if errors.Is(err, io.EOF) {
+	if errors.Is(err, io.EOF) || err == nil && len(doc.Content) == 0 {
 		ps.addf(nil, "", "plan is empty; write a YAML mapping with at least users, tasks and duration or iterations")
 		return nil
 	}

@@ -32,12 +32,13 @@ type Share struct {
 // Users are divided as evenly as possible, earlier shares taking the
 // extra users. Spawn rate, max_rps and iterations are divided in
 // proportion to each share's users, so a share with no users gets none of
-// them. Shares without users occur when n exceeds the users, and also
-// when the plan sets fewer iterations than n: then only as many shares as
-// there are iterations get users, because a share with users and 0
-// iterations would mean "no limit".
+// them. Shares without users occur when n exceeds the users. They also
+// occur when the plan sets fewer iterations than n, because then only as
+// many shares as there are iterations get users. A share with users and
+// 0 iterations would otherwise mean "no limit".
 //
-// Split expects a plan returned by Parse. It panics if n < 1.
+// Split expects a plan returned by Parse. It panics if n < 1, and if the
+// plan's SpawnRate or MaxRPS is negative, infinite or NaN.
 func (p *Plan) Split(n int) []Share {
 	if n < 1 {
 		panic(fmt.Sprintf("plan: Split called with n = %d; n must be 1 or more", n))

@@ -80,12 +80,12 @@ func TestSplitPanicsOnInvalidCount(t *testing.T) {
 }
 
 func TestSplitExamples(t *testing.T) {
-	t.Run("ten users over three workers", func(t *testing.T) {
+	t.Run("10 users over 3 workers", func(t *testing.T) {
 		shares := (&Plan{Users: 10, SpawnRate: 10}).Split(3)
 		assertUsers(t, shares, []int{4, 3, 3})
 	})
 
-	t.Run("spawn rate of four over ten workers is 0.4 each", func(t *testing.T) {
+	t.Run("spawn rate 4 over 10 workers", func(t *testing.T) {
 		shares := (&Plan{Users: 100, SpawnRate: 4}).Split(10)
 		for _, s := range shares {
 			if math.Abs(s.SpawnRate-0.4) > 1e-12 {
@@ -94,7 +94,7 @@ func TestSplitExamples(t *testing.T) {
 		}
 	})
 
-	t.Run("501 iterations over three workers is 167 each", func(t *testing.T) {
+	t.Run("501 iterations over 3 workers", func(t *testing.T) {
 		shares := (&Plan{Users: 300, SpawnRate: 300, Iterations: 501}).Split(3)
 		for _, s := range shares {
 			if s.Iterations != 167 {
@@ -103,7 +103,7 @@ func TestSplitExamples(t *testing.T) {
 		}
 	})
 
-	t.Run("iterations follow users when users split unevenly", func(t *testing.T) {
+	t.Run("iterations follow uneven users", func(t *testing.T) {
 		shares := (&Plan{Users: 10, SpawnRate: 10, Iterations: 501}).Split(3)
 		got := []int64{shares[0].Iterations, shares[1].Iterations, shares[2].Iterations}
 		if want := []int64{201, 150, 150}; !reflect.DeepEqual(got, want) {
@@ -111,7 +111,7 @@ func TestSplitExamples(t *testing.T) {
 		}
 	})
 
-	t.Run("more workers than users leaves extra shares idle", func(t *testing.T) {
+	t.Run("more workers than users", func(t *testing.T) {
 		shares := (&Plan{Users: 2, SpawnRate: 1, MaxRPS: 10, Iterations: 9}).Split(4)
 		assertUsers(t, shares, []int{1, 1, 0, 0})
 		for _, s := range shares[2:] {
@@ -121,7 +121,7 @@ func TestSplitExamples(t *testing.T) {
 		}
 	})
 
-	t.Run("fewer iterations than workers puts users only where iterations are", func(t *testing.T) {
+	t.Run("fewer iterations than workers", func(t *testing.T) {
 		shares := (&Plan{Users: 10, SpawnRate: 10, Iterations: 2}).Split(3)
 		assertUsers(t, shares, []int{5, 5, 0})
 		if shares[0].Iterations != 1 || shares[1].Iterations != 1 || shares[2].Iterations != 0 {
@@ -129,7 +129,7 @@ func TestSplitExamples(t *testing.T) {
 		}
 	})
 
-	t.Run("shares carry their index and count", func(t *testing.T) {
+	t.Run("shares carry index and count", func(t *testing.T) {
 		for i, s := range (&Plan{Users: 5, SpawnRate: 5}).Split(5) {
 			if s.Index != i || s.Count != 5 {
 				t.Errorf("share %d has Index %d and Count %d", i, s.Index, s.Count)
