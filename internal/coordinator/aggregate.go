@@ -28,6 +28,7 @@ type workerStats struct {
 	share      int
 	final      bool
 	lastReport time.Time
+	latest     uint64              // highest sequence number merged
 	next       uint64              // every sequence number below it was merged
 	ahead      map[uint64]struct{} // merged sequence numbers at or above next
 }
@@ -74,9 +75,13 @@ func (a *aggregate) add(r *bus.Report, now time.Time) bool {
 		a.total[idx].Merge(t)
 		a.interval[idx].Merge(t)
 	}
-	w.users = r.Users
-	w.share = r.Share
 	w.lastReport = now
+	if r.Seq > w.latest && !w.final {
+		// Reports may arrive out of order: the newest one tells the users.
+		w.latest = r.Seq
+		w.users = r.Users
+		w.share = r.Share
+	}
 	if r.Final {
 		w.final = true
 		w.users = 0

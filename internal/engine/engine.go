@@ -34,8 +34,6 @@ type Engine struct {
 	limited   bool         // iterations are limited
 	remaining atomic.Int64 // iterations left to start when limited
 	users     atomic.Int64 // users running now
-	started   atomic.Int64 // users started so far
-	done      atomic.Bool  // set once Run returned
 }
 
 // Options adjusts how a share runs. The zero value runs it as the plan says.
@@ -84,7 +82,6 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 // in flight at that moment finish within the plan's request timeout and are
 // counted.
 func (e *Engine) Run(ctx context.Context) error {
-	defer e.done.Store(true)
 	if e.share.Users <= 0 {
 		return ErrNoUsers
 	}
@@ -122,7 +119,6 @@ func (e *Engine) spawn(ctx context.Context, stop context.CancelFunc, wg *sync.Wa
 		}
 		wg.Add(1)
 		e.users.Add(1)
-		e.started.Add(1)
 		go func() {
 			defer wg.Done()
 			defer e.users.Add(-1)

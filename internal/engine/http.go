@@ -67,14 +67,17 @@ func newTask(index int, t plan.Task, clients map[string]*client, users int) (*ta
 }
 
 // newClient returns a client that keeps one connection per user, so that a
-// user never waits for another's connection.
+// user never waits for another's connection. It never sends a request
+// twice: fasthttp's default resends idempotent requests after some transport
+// errors, and the target would then receive more than the statistics count.
 func newClient(addr string, tls bool, users int) *client {
 	return &fasthttp.HostClient{
 		Addr:                          addr,
 		IsTLS:                         tls,
 		Name:                          userAgent,
 		MaxConns:                      max(users, 1) + 16,
-		MaxIdleConnDuration:           30 * time.Second,
+		MaxIdemponentCallAttempts:     1,
+		MaxIdleConnDuration:           4 * time.Second,
 		ReadBufferSize:                16 << 10,
 		NoDefaultUserAgentHeader:      false,
 		DisableHeaderNamesNormalizing: true,

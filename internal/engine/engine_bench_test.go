@@ -1,0 +1,112 @@
+package engine
+
+import (
+	"math/rand/v2"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// BenchmarkRequest measures one user sending requests one after another to
+// a fasthttp server on loopback, through the same path as Run's loop.
+func BenchmarkRequest(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatalf("listen on loopback: %v", err)
+	}
+	server := &fasthttp.Server{Handler: func(ctx *fasthttp.RequestCtx) {
+		ctx.SetBodyString(targetBody)
+	}}
+	served := make(chan error, 1)
+	go func() { served <- server.Serve(ln) }()
+	b.Cleanup(func() {
+		if err := server.Shutdown(); err != nil {
+			b.Errorf("shut down server: %v", err)
+		}
+		if err := <-served; err != nil {
+			b.Errorf("serve: %v", err)
+		}
+	})
+
+	p := parsePlan(b, `
+target: http://%s
+users: 1
+duration: 1m
+tasks:
+  - name: home
+    url: /home
+`, ln.Addr())
+	e := newEngine(b, p, onlyShare(p))
+	u := e.newUser(0)
+	task := e.tasks[0]
+	u.run(task) // opens the connection outside the timed loop
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		u.run(task)
+	}
+	b.StopTimer()
+
+	got := total(e.Collect())
+	if got.Requests != uint64(b.N)+1 || got.Failures != 0 {
+		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
+			got.Requests, got.Failures, b.N+1, got.Errors)
+	}
+}
+
+func BenchmarkChooserPick(b *testing.B) {
+	c := newChooser(tasksWithWeights(3, 1, 0, 6, 2, 10, 1, 1))
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ReportAllocs()
+	for range b.N {
+		c.pick(rng)
+	}
+}
+
+func BenchmarkPacerReserve(b *testing.B) {
+	// One slot per nanosecond keeps the waits near 0, so the benchmark
+	// measures the contention on the next free slot.
+	p := newPacer(1e9)
+	p.start()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			p.reserve()
+		}
+	})
+}
+
+func BenchmarkRecord(b *testing.B) {
+	p := parsePlan(b, `
+users: 1
+duration: 1m
+tasks:
+  - name: home
+    url: http://127.0.0.1:1/home
+`)
+	benchmarks := []struct {
+		name    string
+		failure string
+	}{
+		{"success", ""},
+		{"failure", "HTTP 500 Internal Server Error"},
+	}
+	for _, bm := range benchmarks {
+		b.Run(bm.name, func(b *testing.B) {
+			e := newEngine(b, p, onlyShare(p))
+			u := e.newUser(0)
+			task := e.tasks[0]
+			b.ReportAllocs()
+			for i := range b.N {
+				u.record(task, time.Duration(i%1000)*time.Microsecond, 2, bm.failure)
+			}
+			b.StopTimer()
+			if got := total(e.Collect()); got.Requests != uint64(b.N) {
+				b.Fatalf("Collect counts %d requests, want %d", got.Requests, b.N)
+			}
+		})
+	}
+}
