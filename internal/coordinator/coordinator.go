@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -204,6 +205,9 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 			if worker == id && !r.agg.finals[share] {
 				r.log.Error("worker left without a final report; its share's remaining load is lost", "worker_id", id, "share", share)
 				r.lost[share] = id
+				if w := r.agg.workers[id]; w != nil {
+					w.users = 0
+				}
 			}
 		}
 		return
@@ -276,7 +280,17 @@ func (r *runner) lostProblem() string {
 	if len(r.lost) == 0 {
 		return ""
 	}
-	return fmt.Sprintf("%d of %d shares lost their worker before the end", len(r.lost), len(r.assigned))
+	shares := make([]int, 0, len(r.lost))
+	for share := range r.lost {
+		shares = append(shares, share)
+	}
+	sort.Ints(shares)
+	names := make([]string, len(shares))
+	for i, share := range shares {
+		names[i] = fmt.Sprintf("share %d (worker %s)", share, r.lost[share])
+	}
+	return fmt.Sprintf("%d of %d shares lost their worker before the end: %s",
+		len(r.lost), len(r.assigned), strings.Join(names, ", "))
 }
 
 func (r *runner) missingProblem(reason string) string {

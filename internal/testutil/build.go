@@ -36,8 +36,9 @@ var natsCLI struct {
 	err  error
 }
 
-// Main runs the tests of a package and then removes the binaries that
-// BuildBinaries built. Call it from TestMain; it does not return.
+// Main runs the tests of a package, removes the binaries that
+// BuildBinaries built and exits with the tests' exit code. Call it from
+// TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
 	if builds.dir != "" {
@@ -48,8 +49,8 @@ func Main(m *testing.M) {
 
 // BuildBinaries builds cmd/coordinator and cmd/worker of this module and
 // returns their paths. The first call builds them into a temporary
-// directory that Main removes; later calls in the same test process reuse
-// them. A failed build fails the test with the compiler output.
+// directory that Main removes, and later calls in the same test process
+// reuse them. A failed build fails the test with the compiler output.
 func BuildBinaries(t testing.TB) (coordinator, worker string) {
 	t.Helper()
 	builds.once.Do(func() {
@@ -131,8 +132,8 @@ func findOrBuildNatsCLI() (string, error) {
 		return "", fmt.Errorf("create the nats CLI cache directory: %w", err)
 	}
 
-	// Installing into a fresh directory and renaming the result into place
-	// means that a test process running at the same time never sees a
+	// go install writes into a fresh directory and the result is renamed
+	// into place, so a test process running at the same time never runs a
 	// half-written binary.
 	staging, err := os.MkdirTemp(dir, "install-")
 	if err != nil {

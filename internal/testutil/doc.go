@@ -1,7 +1,8 @@
-// Package testutil holds helpers for tests that run Barrage's real parts:
-// an embedded NATS server, a target that counts the requests it receives,
-// the coordinator and worker binaries, the nats CLI and child processes
-// whose output is kept for failure reports.
+// Package testutil contains helpers for tests that run Barrage's real
+// parts. It starts an embedded NATS server and a target that counts the
+// requests it receives. It builds the coordinator, the worker and the nats
+// CLI, and runs them as child processes whose output is kept for failure
+// reports.
 //
 // Binaries built by BuildBinaries live in a directory that Main removes, so
 // a package that uses them declares

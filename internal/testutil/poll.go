@@ -10,8 +10,8 @@ import (
 const pollInterval = 20 * time.Millisecond
 
 // Eventually calls cond until it returns true and fails the test if that
-// has not happened within timeout. The message, formatted with args, says
-// what was awaited.
+// has not happened within timeout. The message, formatted with args,
+// describes the awaited condition.
 func Eventually(t testing.TB, timeout time.Duration, cond func() bool, format string, args ...any) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)

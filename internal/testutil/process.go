@@ -14,9 +14,14 @@ import (
 	"time"
 )
 
-// killWait bounds how long the cleanup of a Process waits for it to exit
-// after SIGKILL.
-const killWait = 10 * time.Second
+const (
+	// killWait bounds how long the cleanup of a Process waits for it to
+	// exit after SIGKILL.
+	killWait = 10 * time.Second
+	// pipeWait bounds how long Wait waits, after the process exited, for
+	// a process it started that still holds its output open.
+	pipeWait = 2 * time.Second
+)
 
 // Process is a child process whose standard output and error are kept in
 // memory. Its methods are safe for concurrent use.
@@ -32,7 +37,8 @@ type Process struct {
 // StartProcess starts the program at path with args. Variables of the form
 // NATS_* are removed from its environment so that no inherited setting
 // points it at another server. When the test ends the process is killed if
-// it still runs, and its output is logged if the test failed.
+// it still runs, and its output is logged if the test failed. On Linux the
+// process is also killed if the test binary dies first.
 func StartProcess(t testing.TB, path string, args ...string) *Process {
 	t.Helper()
 	p := &Process{
@@ -41,6 +47,8 @@ func StartProcess(t testing.TB, path string, args ...string) *Process {
 		done: make(chan struct{}),
 	}
 	p.cmd.Env = cleanEnv()
+	p.cmd.SysProcAttr = sysProcAttr()
+	p.cmd.WaitDelay = pipeWait
 	p.cmd.Stdout = &p.stdout
 	p.cmd.Stderr = &p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -113,7 +121,7 @@ func (p *Process) Wait(timeout time.Duration) (int, error) {
 		return 0, fmt.Errorf("%s (pid %d) still runs after %s", p.name, p.PID(), timeout)
 	}
 	var exitErr *exec.ExitError
-	if p.err != nil && !errors.As(p.err, &exitErr) {
+	if p.err != nil && !errors.As(p.err, &exitErr) && !errors.Is(p.err, exec.ErrWaitDelay) {
 		return 0, fmt.Errorf("wait for %s (pid %d): %w", p.name, p.PID(), p.err)
 	}
 	return p.cmd.ProcessState.ExitCode(), nil

@@ -8,12 +8,12 @@ import (
 	"time"
 )
 
-// Route sets how a Target answers one path. The zero value answers 200 at
-// once.
+// Route sets how a Target responds to requests for one path. The zero
+// value responds with 200 at once.
 type Route struct {
-	// Delay is how long the target waits before it answers.
+	// Delay is how long the target waits before it responds.
 	Delay time.Duration
-	// Status is the response status; 0 means 200.
+	// Status is the response status, or 0 for 200.
 	Status int
 }
 
@@ -31,9 +31,9 @@ type Target struct {
 	total  int64
 }
 
-// NewTarget starts a target that answers paths listed in routes as their
-// Route says and every other path with 200 at once. It closes when the test
-// ends.
+// NewTarget starts a target that responds to the paths in routes as their
+// Route sets and to every other path with 200 at once. It closes when the
+// test ends.
 func NewTarget(t testing.TB, routes map[string]Route) *Target {
 	t.Helper()
 	tg := &Target{routes: routes, counts: make(map[string]int64)}
