@@ -1,6 +1,7 @@
-// Package engine generates the load of one share: virtual users started at
-// the spawn rate, each picking weighted tasks and sending their requests,
-// limited by the share's requests per second and iterations.
+// Package engine generates the load of one share: virtual users started and
+// stopped at the spawn rate, each picking weighted tasks and sending their
+// requests, limited by the share's requests per second and iterations. The
+// share may change while it runs, when the coordinator rebalances the fleet.
 package engine
 
 import (
@@ -17,23 +18,43 @@ import (
 	"github.com/barrage-load/barrage/internal/stats"
 )
 
-// ErrNoUsers is returned by Run for a share with no users.
-var ErrNoUsers = errors.New("share has no users")
+// ErrExpired is returned by Run when the engine stopped because the time
+// set with SetValidUntil passed.
+var ErrExpired = errors.New("share expired: its lease was not renewed in time")
 
-// Engine runs one share of a plan. Run starts it once; Collect and Users
-// may be called from other goroutines while it runs.
+// Budget hands out iterations to an engine whose fleet shares one count.
+type Budget interface {
+	// Grant returns how many more iterations the engine may start, 0 when
+	// the fleet's iterations are used up. It blocks until it has an answer
+	// or ctx is done, when it returns ctx's error.
+	Grant(ctx context.Context) (int64, error)
+}
+
+// Engine runs one share of a plan. Run starts it once; the other methods
+// may be called from any goroutine while it runs.
 type Engine struct {
 	plan     *plan.Plan
-	share    plan.Share
 	duration time.Duration
 	tasks    []*task
 	chooser  chooser
-	pacer    *pacer
+	pacer    pacer
 	shards   []shard
+	seed     uint64
+
+	mu      sync.Mutex
+	share   plan.Share    // guarded by mu
+	changed chan struct{} // signals a new share to the controller
 
 	limited   bool         // iterations are limited
-	remaining atomic.Int64 // iterations left to start when limited
-	users     atomic.Int64 // users running now
+	budget    Budget       // source of iterations; nil means share.Iterations only
+	remaining atomic.Int64 // iterations granted and not yet started
+	refillMu  sync.Mutex   // one user at a time asks the budget
+	exhausted atomic.Bool  // the budget has no more iterations
+
+	users      atomic.Int64 // users running now
+	origin     time.Time    // monotonic base of validUntil
+	validUntil atomic.Int64 // nanoseconds since origin; 0 means no limit
+	expired    atomic.Bool
 }
 
 // Options adjusts how a share runs. The zero value runs it as the plan says.
@@ -41,30 +62,42 @@ type Options struct {
 	// Duration overrides the plan's duration, for a share that joins a run
 	// already in progress. Zero means the plan's duration.
 	Duration time.Duration
+	// Budget, when set, supplies the iterations of a plan with iterations,
+	// and the share's own Iterations are ignored.
+	Budget Budget
 }
 
 // New prepares a share of p. It returns an error when a task's request
 // cannot be built.
 func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
-	e := &Engine{plan: p, share: s, duration: p.Duration}
+	e := &Engine{
+		plan:     p,
+		share:    s,
+		duration: p.Duration,
+		changed:  make(chan struct{}, 1),
+		origin:   time.Now(),
+		seed:     rand.Uint64(),
+	}
 	if opts.Duration > 0 {
 		e.duration = opts.Duration
 	}
 	clients := make(map[string]*client)
 	for i, t := range p.Tasks {
-		prepared, err := newTask(i, t, clients, s.Users)
+		// Every share of the plan may grow to the plan's users.
+		prepared, err := newTask(i, t, clients, p.Users)
 		if err != nil {
 			return nil, fmt.Errorf("task %q: %w", t.Name, err)
 		}
 		e.tasks = append(e.tasks, prepared)
 	}
 	e.chooser = newChooser(p.Tasks)
-	if s.MaxRPS > 0 {
-		e.pacer = newPacer(s.MaxRPS)
-	}
-	if s.Iterations > 0 || p.Iterations > 0 {
+	e.pacer.setRate(s.MaxRPS)
+	if p.Iterations > 0 {
 		e.limited = true
-		e.remaining.Store(s.Iterations)
+		e.budget = opts.Budget
+		if e.budget == nil {
+			e.remaining.Store(s.Iterations)
+		}
 	}
 
 	e.shards = make([]shard, min(64, 4*runtime.GOMAXPROCS(0)))
@@ -77,15 +110,13 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 	return e, nil
 }
 
-// Run starts users at the share's spawn rate and blocks until the duration
-// has passed, the share's iterations have all run, or ctx is done. Requests
-// in flight at that moment finish within the plan's request timeout and are
-// counted.
+// Run keeps the share's users running, starting or stopping them at the
+// share's spawn rate, and blocks until the duration has passed, the
+// iterations are used up, the time set with SetValidUntil passed, or ctx is
+// done. Requests in flight at that moment finish within the plan's request
+// timeout and are counted. A share with no users waits for an Update.
 func (e *Engine) Run(ctx context.Context) error {
-	if e.share.Users <= 0 {
-		return ErrNoUsers
-	}
-	if e.limited && e.remaining.Load() <= 0 {
+	if e.limited && e.budget == nil && e.remaining.Load() <= 0 {
 		return nil
 	}
 	if e.duration > 0 {
@@ -95,41 +126,48 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
-	if e.pacer != nil {
-		e.pacer.start()
-	}
+	e.pacer.start()
 
 	var wg sync.WaitGroup
-	e.spawn(ctx, stop, &wg)
+	e.control(ctx, stop, &wg)
 	wg.Wait()
+	if e.expired.Load() {
+		return ErrExpired
+	}
 	return nil
 }
 
-// spawn starts the share's users one interval apart, the first at once,
-// until all run or ctx is done.
-func (e *Engine) spawn(ctx context.Context, stop context.CancelFunc, wg *sync.WaitGroup) {
-	interval := time.Duration(float64(time.Second) / e.share.SpawnRate)
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for i := range e.share.Users {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		wg.Add(1)
-		e.users.Add(1)
-		go func() {
-			defer wg.Done()
-			defer e.users.Add(-1)
-			e.newUser(i).loop(ctx, stop)
-		}()
-		timer.Reset(interval)
+// Update replaces the share: users, spawn rate and requests per second.
+// Users are started or stopped at the new spawn rate; the rate limit
+// applies at once. Iterations are not changed.
+func (e *Engine) Update(s plan.Share) {
+	e.mu.Lock()
+	e.share = s
+	e.mu.Unlock()
+	e.pacer.setRate(s.MaxRPS)
+	select {
+	case e.changed <- struct{}{}:
+	default:
 	}
+}
+
+// SetValidUntil makes users stop before their next request once t has
+// passed, and Run return ErrExpired. The worker moves t forward each time it
+// renews its leases, so a worker cut off from the coordinator, or paused
+// for longer than its lease, stops generating load.
+func (e *Engine) SetValidUntil(t time.Time) {
+	e.validUntil.Store(max(1, int64(t.Sub(e.origin))))
 }
 
 // Users returns how many users are running now.
 func (e *Engine) Users() int { return int(e.users.Load()) }
+
+// Share returns the share the engine runs now.
+func (e *Engine) Share() plan.Share {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.share
+}
 
 // Collect returns the statistics gathered since the previous call, one
 // entry per task that sent at least one request, and starts a new interval.
@@ -165,11 +203,66 @@ type shard struct {
 }
 
 func (e *Engine) newUser(id int) *user {
-	seed := uint64(time.Now().UnixNano()) ^ uint64(id)*0x9e3779b97f4a7c15
 	return &user{
 		engine: e,
 		shard:  &e.shards[id%len(e.shards)],
-		rng:    rand.New(rand.NewPCG(seed, uint64(e.share.Index))),
+		rng:    rand.New(rand.NewPCG(e.seed, uint64(id))),
+		quit:   make(chan struct{}),
 		last:   -1,
 	}
+}
+
+// takeIteration reserves one iteration and reports whether there was one.
+func (e *Engine) takeIteration(ctx context.Context) bool {
+	if !e.limited {
+		return true
+	}
+	for {
+		n := e.remaining.Load()
+		if n > 0 {
+			if e.remaining.CompareAndSwap(n, n-1) {
+				return true
+			}
+			continue
+		}
+		if !e.refill(ctx) {
+			return false
+		}
+	}
+}
+
+// refill asks the budget for more iterations and reports whether some are
+// available.
+func (e *Engine) refill(ctx context.Context) bool {
+	if e.budget == nil {
+		return false
+	}
+	e.refillMu.Lock()
+	defer e.refillMu.Unlock()
+	if e.remaining.Load() > 0 {
+		return true // another user refilled while this one waited
+	}
+	if e.exhausted.Load() {
+		return false
+	}
+	n, err := e.budget.Grant(ctx)
+	if err != nil {
+		return false
+	}
+	if n <= 0 {
+		e.exhausted.Store(true)
+		return false
+	}
+	e.remaining.Add(n)
+	return true
+}
+
+// expiredNow reports whether the validity set with SetValidUntil passed.
+func (e *Engine) expiredNow() bool {
+	limit := e.validUntil.Load()
+	if limit == 0 || int64(time.Since(e.origin)) <= limit {
+		return false
+	}
+	e.expired.Store(true)
+	return true
 }

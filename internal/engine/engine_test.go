@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"math"
 	"strings"
 	"sync"
@@ -653,10 +652,24 @@ tasks:
 `, tg.server.URL)
 	shares := p.Split(4)
 
-	t.Run("share without users", func(t *testing.T) {
-		e := newEngine(t, p, shares[3])
-		if err := e.Run(context.Background()); !errors.Is(err, ErrNoUsers) {
-			t.Errorf("Run = %v, want ErrNoUsers", err)
+	t.Run("share without users waits for its context", func(t *testing.T) {
+		timed := parsePlan(t, `
+target: %s
+users: 4
+duration: 1m
+tasks:
+  - name: home
+    url: /home
+`, tg.server.URL)
+		e := newEngine(t, timed, timed.Split(5)[4])
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		start := time.Now()
+		if err := e.Run(ctx); err != nil {
+			t.Errorf("Run = %v, want nil", err)
+		}
+		if took := time.Since(start); took < 250*time.Millisecond {
+			t.Errorf("Run returned after %s, want it to wait for the context", took)
 		}
 	})
 	t.Run("share with users and no iterations", func(t *testing.T) {

@@ -80,7 +80,7 @@ func TestPacerIntervalFromRate(t *testing.T) {
 		{3e9, time.Nanosecond},
 	}
 	for _, tt := range tests {
-		if got := time.Duration(newPacer(tt.rate).interval); got != tt.want {
+		if got := time.Duration(newPacer(tt.rate).interval.Load()); got != tt.want {
 			t.Errorf("newPacer(%v) interval = %v, want %v", tt.rate, got, tt.want)
 		}
 	}

@@ -15,14 +15,16 @@ type user struct {
 	engine *Engine
 	shard  *shard
 	rng    *rand.Rand
+	quit   chan struct{} // closed when the controller stops this user
 	timer  *time.Timer
 	req    fasthttp.Request
 	resp   fasthttp.Response
 	last   int // index of the task whose request req holds, or -1
 }
 
-// loop runs tasks until ctx is done or the share's iterations run out, in
-// which case it calls stop so that the other users end too.
+// loop runs tasks until ctx is done or the controller stops the user. When
+// the iterations run out or the share's validity expires it calls stop, so
+// that the other users end too.
 func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
 	e := u.engine
 	defer func() {
@@ -31,10 +33,15 @@ func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
 		}
 	}()
 	for ctx.Err() == nil {
-		if e.pacer != nil && !u.sleep(ctx, e.pacer.reserve()) {
+		select {
+		case <-u.quit:
+			return
+		default:
+		}
+		if !u.sleep(ctx, e.pacer.reserve()) {
 			return
 		}
-		if e.limited && e.remaining.Add(-1) < 0 {
+		if e.expiredNow() || !e.takeIteration(ctx) {
 			stop()
 			return
 		}
@@ -42,7 +49,8 @@ func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
 	}
 }
 
-// sleep waits for d or until ctx is done, and reports whether d passed.
+// sleep waits for d, until ctx is done or the user is stopped, and reports
+// whether d passed.
 func (u *user) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return true
@@ -56,6 +64,8 @@ func (u *user) sleep(ctx context.Context, d time.Duration) bool {
 	case <-u.timer.C:
 		return true
 	case <-ctx.Done():
+		return false
+	case <-u.quit:
 		return false
 	}
 }

@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -72,7 +71,7 @@ func (s *shareRun) run(ctx context.Context) {
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
-		if err := s.engine.Run(ctx); err != nil && !errors.Is(err, engine.ErrNoUsers) {
+		if err := s.engine.Run(ctx); err != nil {
 			s.log.Error("share failed", "err", err)
 		}
 	}()
