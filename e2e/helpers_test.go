@@ -20,6 +20,9 @@ func TestMain(m *testing.M) { testutil.Main(m) }
 const (
 	reportInterval = "500ms"
 	lease          = "2s"
+
+	reportIntervalDuration = 500 * time.Millisecond
+	leaseDuration          = 2 * time.Second
 )
 
 // exitTimeout bounds how long a test waits for a process beyond the run
@@ -41,6 +44,7 @@ type summary struct {
 	Errors    []errorCount  `json:"errors"`
 	Workers   int           `json:"workers"`
 	Complete  bool          `json:"complete"`
+	Lost      int           `json:"workers_lost"`
 	Problem   string        `json:"problem"`
 }
 

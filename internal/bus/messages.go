@@ -39,12 +39,28 @@ type Run struct {
 	Started        time.Time     `json:"started,omitzero"`
 }
 
-// Assignment is a share definition at ShareKey: which part of the plan the
-// share is, which worker should claim it, and how long it runs.
+// Assignment is the share assigned to a worker, at ShareKey. The
+// coordinator rewrites it when it rebalances the fleet; Share.Index stays
+// the same for as long as the worker holds the share, and Share.SpawnRate is
+// the rate at which the worker moves to the new user count.
 type Assignment struct {
-	Share    plan.Share    `json:"share"`
-	Worker   string        `json:"worker"`
+	Share  plan.Share `json:"share"`
+	Worker string     `json:"worker"`
+	// Duration is how long the share runs from when the worker receives
+	// it: the plan's duration minus the time the run has already run.
 	Duration time.Duration `json:"duration,omitempty"`
+}
+
+// GrantRequest asks the coordinator for iterations. A worker repeats a
+// request that got no reply with the same Seq, and gets the same grant.
+type GrantRequest struct {
+	Worker string `json:"worker"`
+	Seq    uint64 `json:"seq"`
+}
+
+// GrantReply carries the iterations granted; 0 means none are left.
+type GrantReply struct {
+	Iterations int64 `json:"iterations"`
 }
 
 // WorkerState is what a worker is doing in a run.

@@ -12,7 +12,8 @@ const (
 	//
 	//	runs.<run>               run record, leased by the coordinator
 	//	workers.<run>.<worker>   worker presence, leased by the worker
-	//	shares.<run>.<index>     share definition, written by the coordinator
+	//	shares.<run>.<worker>    the share assigned to a worker, written by
+	//	                         the coordinator
 	//	claims.<run>.<index>     claim on a share, leased by its worker
 	Bucket = "barrage"
 
@@ -21,6 +22,7 @@ const (
 	ReportStream = "BARRAGE_REPORTS"
 
 	reportPrefix = "barrage.report."
+	grantPrefix  = "barrage.grant."
 	statsPrefix  = "stats."
 )
 
@@ -40,11 +42,8 @@ func WorkerKey(run, worker string) string { return "workers." + run + "." + work
 // WorkersPattern returns the key filter matching every worker of a run.
 func WorkersPattern(run string) string { return "workers." + run + ".*" }
 
-// ShareKey returns the key of a share definition.
-func ShareKey(run string, index int) string { return "shares." + run + "." + strconv.Itoa(index) }
-
-// SharesPattern returns the key filter matching every share of a run.
-func SharesPattern(run string) string { return "shares." + run + ".*" }
+// ShareKey returns the key of the share assigned to a worker.
+func ShareKey(run, worker string) string { return "shares." + run + "." + worker }
 
 // ClaimKey returns the key of a claim on a share.
 func ClaimKey(run string, index int) string { return "claims." + run + "." + strconv.Itoa(index) }
@@ -54,6 +53,9 @@ func ReportSubject(run, worker string) string { return reportPrefix + run + "." 
 
 // ReportsPattern returns the subject filter matching every report of a run.
 func ReportsPattern(run string) string { return reportPrefix + run + ".>" }
+
+// GrantSubject returns the subject workers request iterations on.
+func GrantSubject(run string) string { return grantPrefix + run }
 
 // StatsSubject returns the subject of one kind of live statistics, such as
 // stats.<run>.summary.

@@ -28,6 +28,7 @@ type workerStats struct {
 	share      int
 	final      bool
 	lastReport time.Time
+	requests   uint64              // requests in the newest report
 	latest     uint64              // highest sequence number merged
 	next       uint64              // every sequence number below it was merged
 	ahead      map[uint64]struct{} // merged sequence numbers at or above next
@@ -81,6 +82,10 @@ func (a *aggregate) add(r *bus.Report, now time.Time) bool {
 		w.latest = r.Seq
 		w.users = r.Users
 		w.share = r.Share
+		w.requests = 0
+		for i := range r.Tasks {
+			w.requests += r.Tasks[i].Requests
+		}
 	}
 	if r.Final {
 		w.final = true

@@ -1,6 +1,7 @@
 // Package coordinator runs a plan over NATS: it announces the run, waits
-// for workers, assigns shares, merges the workers' reports and publishes
-// live and final statistics.
+// for workers, splits the plan over them and rebalances it as workers come
+// and go, merges the workers' reports and publishes live and final
+// statistics.
 package coordinator
 
 import (
@@ -9,10 +10,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/barrage-load/barrage/internal/bus"
@@ -24,6 +24,11 @@ const (
 	DefaultReportInterval = 2 * time.Second
 	DefaultLease          = 5 * time.Second
 )
+
+// rebalanceDelay gathers the joins and departures of a moment into one
+// rebalance, so that a hundred workers starting together cause a few
+// rebalances rather than a hundred.
+const rebalanceDelay = 100 * time.Millisecond
 
 // ErrNoWorkers is returned when workers.min workers did not join within
 // workers.join_timeout.
@@ -48,8 +53,8 @@ type Config struct {
 // Run announces the run and drives it to its end. Cancelling ctx stops the
 // run early: workers stop their users and Run still returns the summary of
 // everything they reported. The error is non-nil only when the run could
-// not start (no workers, NATS failures); an incomplete run returns a
-// summary with Complete false.
+// not start (no workers, NATS failures); a run that ended early or lost
+// reports returns a summary with Complete false.
 func Run(ctx context.Context, b *bus.Bus, cfg Config) (*Summary, error) {
 	if cfg.ReportInterval <= 0 {
 		cfg.ReportInterval = DefaultReportInterval
@@ -69,27 +74,35 @@ func Run(ctx context.Context, b *bus.Bus, cfg Config) (*Summary, error) {
 		log:     cfg.Logger.With("run", cfg.RunID),
 		agg:     newAggregate(cfg.RunID, cfg.Plan),
 		present: make(map[string]bus.Presence),
-		lost:    make(map[int]string),
+		slots:   make(map[string]*slot),
+		grants:  make(map[string]grantMemo),
 	}
 	return r.run(ctx)
 }
 
 // runner is the state of one run in the coordinator. One goroutine owns it.
 type runner struct {
-	cfg      Config
-	bus      *bus.Bus
-	log      *slog.Logger
-	agg      *aggregate
-	record   bus.Run
-	lease    *bus.Lease
-	present  map[string]bus.Presence // workers whose presence key exists
-	assigned map[int]string          // share index to worker id
-	lost     map[int]string          // shares whose worker left without a final report
-	reports  chan []byte
-	started  time.Time
-	lastTick time.Time
-	workersN int // workers that took part
-	stopping bool
+	cfg     Config
+	bus     *bus.Bus
+	log     *slog.Logger
+	agg     *aggregate
+	record  bus.Run
+	lease   *bus.Lease
+	present map[string]bus.Presence // workers whose presence key exists
+	slots   map[string]*slot        // shares by worker id, of workers present or gone
+	next    int                     // index of the next new share
+
+	reports     chan []byte
+	grantReqs   chan *nats.Msg
+	grants      map[string]grantMemo // newest grant per worker
+	granted     int64                // iterations granted so far
+	started     time.Time
+	lastTick    time.Time
+	interrupted bool // a signal stopped the run
+
+	rebalance <-chan time.Time // fires when a rebalance is due
+	timeUp    <-chan time.Time // fires when the plan's duration has passed
+	overdue   <-chan time.Time // fires when final reports are late
 }
 
 func (r *runner) run(ctx context.Context) (*Summary, error) {
@@ -102,6 +115,12 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 		return nil, err
 	}
 	defer consumer.Stop()
+	r.grantReqs = make(chan *nats.Msg, 256)
+	grantSub, err := r.bus.NC.ChanSubscribe(bus.GrantSubject(r.cfg.RunID), r.grantReqs)
+	if err != nil {
+		return nil, fmt.Errorf("serve iteration grants: %w", err)
+	}
+	defer grantSub.Unsubscribe()
 
 	r.record = bus.Run{
 		ID:             r.cfg.RunID,
@@ -137,20 +156,17 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 	joinTimeout := time.NewTimer(r.cfg.Plan.Workers.JoinTimeout)
 	defer joinTimeout.Stop()
 	stop := ctx.Done()
-	var overdue <-chan time.Time
 
 	for {
 		select {
 		case <-stop:
 			stop = nil
-			r.stopping = true
+			r.interrupted = true
 			if r.record.State == bus.RunWaiting {
 				r.setState(bg, bus.RunDone)
 				return nil, context.Cause(ctx)
 			}
-			r.log.Info("stopping run: waiting for final reports")
-			r.setState(bg, bus.RunStopping)
-			overdue = time.After(r.cfg.Plan.Timeout + 2*r.cfg.ReportInterval + r.cfg.Lease)
+			r.beginStopping(bg, "signal")
 		case <-joinTimeout.C:
 			if r.record.State == bus.RunWaiting {
 				r.setState(bg, bus.RunDone)
@@ -160,23 +176,32 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 		case entry := <-watcher.Updates():
 			r.onPresence(entry)
 			if r.record.State == bus.RunWaiting && len(r.present) >= r.cfg.Plan.Workers.Min {
-				if err := r.assign(bg); err != nil {
-					return nil, err
-				}
-				overdue = r.deadline()
+				r.begin(bg)
 			}
+		case <-r.rebalance:
+			r.rebalance = nil
+			r.rebalanceShares(bg)
 		case data := <-r.reports:
 			r.onReport(data)
+		case msg := <-r.grantReqs:
+			r.onGrant(msg)
 		case <-renew.C:
 			r.renew(bg)
 		case now := <-publish.C:
 			r.publishLive(now)
-		case <-overdue:
+		case <-r.timeUp:
+			r.timeUp = nil
+			r.beginStopping(bg, "duration")
+		case <-r.overdue:
 			return r.finish(bg, r.missingProblem("timed out waiting for final reports")), nil
 		}
-		if r.record.State != bus.RunWaiting && r.allSharesEnded() {
-			problem := r.lostProblem()
-			if problem == "" && r.stopping {
+
+		if r.record.State == bus.RunRunning && r.iterationsDone() {
+			r.beginStopping(bg, "iterations")
+		}
+		if r.record.State == bus.RunStopping && r.allFinal() {
+			problem := ""
+			if r.interrupted {
 				problem = "stopped before the end by a signal"
 			}
 			return r.finish(bg, problem), nil
@@ -184,69 +209,53 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 	}
 }
 
-// deadline returns when a run with a duration must have ended, with room
-// for the last requests and the final reports; nil without a duration.
-func (r *runner) deadline() <-chan time.Time {
-	if r.cfg.Plan.Duration <= 0 {
-		return nil
-	}
-	return time.After(r.cfg.Plan.Duration + r.cfg.Plan.Timeout + 3*r.cfg.ReportInterval + r.cfg.Lease)
-}
-
-func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
-	if entry == nil {
-		return
-	}
-	id := lastToken(entry.Key())
-	if entry.Operation() != jetstream.KeyValuePut {
-		delete(r.present, id)
-		r.log.Info("worker left", "worker_id", id)
-		for share, worker := range r.assigned {
-			if worker == id && !r.agg.finals[share] {
-				r.log.Error("worker left without a final report; its share's remaining load is lost", "worker_id", id, "share", share)
-				r.lost[share] = id
-				if w := r.agg.workers[id]; w != nil {
-					w.users = 0
-				}
-			}
-		}
-		return
-	}
-	var p bus.Presence
-	if err := json.Unmarshal(entry.Value(), &p); err != nil || p.ID != id {
-		r.log.Warn("ignoring invalid worker presence", "key", entry.Key(), "err", err)
-		return
-	}
-	if _, known := r.present[id]; !known {
-		r.log.Info("worker joined", "worker_id", id, "host", p.Host)
-	}
-	r.present[id] = p
-}
-
-// assign splits the plan over the workers present and starts the run.
-func (r *runner) assign(ctx context.Context) error {
-	ids := make([]string, 0, len(r.present))
-	for id := range r.present {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	shares := r.cfg.Plan.Split(len(ids))
-	r.assigned = make(map[int]string, len(shares))
-	for i, s := range shares {
-		a := bus.Assignment{Share: s, Worker: ids[i], Duration: r.cfg.Plan.Duration}
-		if _, err := r.bus.KV.Put(ctx, bus.ShareKey(r.cfg.RunID, s.Index), mustJSON(a)); err != nil {
-			return fmt.Errorf("write share %d: %w", s.Index, err)
-		}
-		r.assigned[s.Index] = ids[i]
-	}
-	r.workersN = len(ids)
+// begin splits the plan over the workers present and starts the run.
+func (r *runner) begin(ctx context.Context) {
 	r.started = time.Now()
 	r.lastTick = r.started
-	r.record.Shares = len(shares)
+	r.rebalanceShares(ctx)
 	r.record.Started = r.started
 	r.setState(ctx, bus.RunRunning)
-	r.log.Info("run started", "workers", len(ids), "users", r.cfg.Plan.Users)
-	return nil
+	if r.cfg.Plan.Duration > 0 {
+		r.timeUp = time.After(r.cfg.Plan.Duration)
+	}
+	r.log.Info("run started", "workers", len(r.present), "users", r.cfg.Plan.Users)
+}
+
+// beginStopping tells the workers to stop and waits for their final
+// reports, up to a request timeout and a few report intervals.
+func (r *runner) beginStopping(ctx context.Context, reason string) {
+	if r.record.State != bus.RunRunning {
+		return
+	}
+	r.log.Info("stopping run: waiting for final reports", "reason", reason)
+	r.setState(ctx, bus.RunStopping)
+	r.overdue = time.After(r.cfg.Plan.Timeout + 2*r.cfg.ReportInterval + r.cfg.Lease)
+}
+
+// iterationsDone reports whether every iteration has been granted and
+// every share that received some has sent its final report.
+func (r *runner) iterationsDone() bool {
+	if r.cfg.Plan.Iterations <= 0 || r.granted < r.cfg.Plan.Iterations {
+		return false
+	}
+	for _, s := range r.slots {
+		if s.granted > 0 && !s.gone && !r.agg.finals[s.index] {
+			return false
+		}
+	}
+	return true
+}
+
+// allFinal reports whether every share of a worker still present has sent
+// its final report.
+func (r *runner) allFinal() bool {
+	for _, s := range r.slots {
+		if !s.gone && !r.agg.finals[s.index] {
+			return false
+		}
+	}
+	return true
 }
 
 func (r *runner) onReport(data []byte) {
@@ -265,42 +274,18 @@ func (r *runner) onReport(data []byte) {
 	}
 }
 
-// allSharesEnded reports whether every assigned share sent its final report
-// or was lost with its worker.
-func (r *runner) allSharesEnded() bool {
-	for share := range r.assigned {
-		if !r.agg.finals[share] && r.lost[share] == "" {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *runner) lostProblem() string {
-	if len(r.lost) == 0 {
-		return ""
-	}
-	shares := make([]int, 0, len(r.lost))
-	for share := range r.lost {
-		shares = append(shares, share)
-	}
-	sort.Ints(shares)
-	names := make([]string, len(shares))
-	for i, share := range shares {
-		names[i] = fmt.Sprintf("share %d (worker %s)", share, r.lost[share])
-	}
-	return fmt.Sprintf("%d of %d shares lost their worker before the end: %s",
-		len(r.lost), len(r.assigned), strings.Join(names, ", "))
-}
-
 func (r *runner) missingProblem(reason string) string {
-	missing := 0
-	for share := range r.assigned {
-		if !r.agg.finals[share] {
+	missing, total := 0, 0
+	for _, s := range r.slots {
+		if s.gone {
+			continue
+		}
+		total++
+		if !r.agg.finals[s.index] {
 			missing++
 		}
 	}
-	return fmt.Sprintf("%s: %d of %d shares sent none", reason, missing, len(r.assigned))
+	return fmt.Sprintf("%s: %d of %d shares sent none", reason, missing, total)
 }
 
 func (r *runner) setState(ctx context.Context, state bus.RunState) {

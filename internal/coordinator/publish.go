@@ -93,10 +93,8 @@ func (r *runner) workerViews(now time.Time) []WorkerView {
 		if p, ok := r.present[id]; ok {
 			v.State = string(p.State)
 		}
-		for share, worker := range r.assigned {
-			if worker == id {
-				v.Shares = append(v.Shares, share)
-			}
+		if sl := r.slots[id]; sl != nil && !sl.gone {
+			v.Shares = append(v.Shares, sl.index)
 		}
 		if w := r.agg.workers[id]; w != nil {
 			v.Users = w.users
@@ -106,6 +104,17 @@ func (r *runner) workerViews(now time.Time) []WorkerView {
 	}
 	sort.Slice(views, func(i, j int) bool { return views[i].ID < views[j].ID })
 	return views
+}
+
+// lostWorkers counts the workers that left without a final report.
+func (r *runner) lostWorkers() int {
+	n := 0
+	for _, s := range r.slots {
+		if s.gone && !r.agg.finals[s.index] {
+			n++
+		}
+	}
+	return n
 }
 
 func (r *runner) elapsed(now time.Time) float64 {
@@ -151,7 +160,8 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 		LatencyMS: latencyOf(&all.Latency),
 		Tasks:     tasks,
 		Errors:    stats.SortedErrors(all.Errors),
-		Workers:   r.workersN,
+		Workers:   len(r.slots),
+		Lost:      r.lostWorkers(),
 		Complete:  problem == "",
 		Problem:   problem,
 	}
@@ -162,6 +172,9 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 	}
 	if problem != "" {
 		r.log.Error("run incomplete", "problem", problem)
+	}
+	if s.Lost > 0 {
+		r.log.Warn("some workers left without a final report; their last interval is missing", "workers_lost", s.Lost)
 	}
 	r.log.Info("run finished", "requests", s.Requests, "failures", s.Failures, "duration", time.Duration(seconds*float64(time.Second)).Round(time.Millisecond))
 	return s

@@ -41,7 +41,11 @@ type Summary struct {
 	Tasks     []TaskSummary      `json:"tasks"`
 	Errors    []stats.ErrorCount `json:"errors"`
 	Workers   int                `json:"workers"`
-	// Complete is false when some share's statistics never arrived.
+	// Lost counts workers that left without a final report; the requests
+	// they sent after their last report are missing from the totals.
+	Lost int `json:"workers_lost"`
+	// Complete is false when the run was stopped by a signal or some
+	// workers never sent their final report.
 	Complete bool `json:"complete"`
 	// Problem says why the run is incomplete.
 	Problem string `json:"problem,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -14,8 +15,14 @@ import (
 )
 
 // ErrCoordinatorLost is returned by Run when the coordinator's lease on the
-// run expired: the worker stopped its load because nobody collects it.
+// run expired or its record stopped being renewed: the worker stopped its
+// load because nobody collects it.
 var ErrCoordinatorLost = errors.New("coordinator lost: its lease on the run expired")
+
+// ErrPresenceLost is returned by Run when the worker's own lease expired,
+// for example while the process was paused: the coordinator has moved its
+// users to other workers, so it must not run its share any longer.
+var ErrPresenceLost = errors.New("presence lost: this worker's lease expired and its share was moved")
 
 // participation is one worker's part in one run: its presence, the share
 // it holds and the watchers that tell it what the coordinator decided.
@@ -23,15 +30,18 @@ type participation struct {
 	worker   *Worker
 	log      *slog.Logger
 	run      *bus.Run
+	runSeen  time.Time // when the run record was last written
 	presence bus.Presence
 	lease    *bus.Lease
-	assigned *bus.Assignment // share assigned to this worker, not yet started
+	assigned *bus.Assignment // assignment not yet applied
 	share    *shareRun       // share running now, or nil
+	finished map[int]bool    // indexes of shares that ran to their end
 }
 
 func (p *participation) serve(ctx context.Context) error {
 	b := p.worker.bus
 	host, _ := os.Hostname()
+	p.runSeen = time.Now()
 	p.presence = bus.Presence{ID: p.worker.id, Host: host, PID: os.Getpid(), State: bus.WorkerReady, Share: -1}
 	lease, err := b.Acquire(ctx, bus.WorkerKey(p.run.ID, p.worker.id), mustJSON(p.presence), p.run.Lease)
 	if err != nil {
@@ -45,9 +55,9 @@ func (p *participation) serve(ctx context.Context) error {
 		return fmt.Errorf("watch run %s: %w", p.run.ID, err)
 	}
 	defer runs.Stop()
-	shares, err := b.KV.Watch(ctx, bus.SharesPattern(p.run.ID))
+	shares, err := b.KV.Watch(ctx, bus.ShareKey(p.run.ID, p.worker.id))
 	if err != nil {
-		return fmt.Errorf("watch shares of run %s: %w", p.run.ID, err)
+		return fmt.Errorf("watch the share of run %s: %w", p.run.ID, err)
 	}
 	defer shares.Stop()
 
@@ -63,7 +73,10 @@ func (p *participation) serve(ctx context.Context) error {
 			p.stopShare()
 			return ctx.Err()
 		case <-renew.C:
-			p.renewPresence(ctx)
+			if err := p.checkLeases(ctx); err != nil {
+				p.stopShare()
+				return err
+			}
 		case entry := <-runs.Updates():
 			if done, err := p.onRun(ctx, entry); done {
 				return err
@@ -71,10 +84,30 @@ func (p *participation) serve(ctx context.Context) error {
 		case entry := <-shares.Updates():
 			p.onShare(ctx, entry)
 		case <-shareDone:
+			p.finished[p.share.index] = true
 			p.share = nil
 			p.setState(ctx, bus.WorkerDone, -1)
 		}
 	}
+}
+
+// checkLeases renews the worker's presence and checks that the coordinator
+// still renews the run. It returns the error Run ends with when either
+// lease is gone.
+func (p *participation) checkLeases(ctx context.Context) error {
+	if since := time.Since(p.runSeen); since > p.run.Lease {
+		p.log.Error("the coordinator has not renewed the run for longer than its lease; stopping load", "since", since.Round(time.Millisecond))
+		return ErrCoordinatorLost
+	}
+	err := p.lease.Set(ctx, mustJSON(p.presence))
+	if errors.Is(err, bus.ErrLeaseLost) {
+		p.log.Error("this worker's lease expired and its share was moved; stopping load")
+		return ErrPresenceLost
+	}
+	if err != nil {
+		p.log.Warn("could not renew presence", "err", err)
+	}
+	return nil
 }
 
 // onRun follows the run record. It reports true when the worker is done
@@ -94,9 +127,13 @@ func (p *participation) onRun(ctx context.Context, entry jetstream.KeyValueEntry
 		return false, nil
 	}
 	p.run = run
+	p.runSeen = time.Now()
+	if p.share != nil {
+		p.share.coordinatorSeen(p.runSeen.Add(run.Lease))
+	}
 	switch run.State {
 	case bus.RunRunning:
-		p.startAssigned(ctx)
+		p.apply(ctx)
 	case bus.RunStopping:
 		p.stopShare()
 	case bus.RunDone:
@@ -107,30 +144,44 @@ func (p *participation) onRun(ctx context.Context, entry jetstream.KeyValueEntry
 	return false, nil
 }
 
-// onShare records a share assigned to this worker and starts it once the
-// run is running.
+// onShare records the share assigned to this worker and applies it once
+// the run is running.
 func (p *participation) onShare(ctx context.Context, entry jetstream.KeyValueEntry) {
-	if entry == nil || entry.Operation() != jetstream.KeyValuePut {
+	if entry == nil {
+		return
+	}
+	if entry.Operation() != jetstream.KeyValuePut {
+		if p.share != nil {
+			p.log.Info("the coordinator took the share back")
+			p.stopShare()
+		}
+		p.assigned = nil
 		return
 	}
 	var a bus.Assignment
-	if err := json.Unmarshal(entry.Value(), &a); err != nil {
+	if err := json.Unmarshal(entry.Value(), &a); err != nil || a.Worker != p.worker.id {
 		p.log.Warn("ignoring invalid share", "key", entry.Key(), "err", err)
 		return
 	}
-	if a.Worker != p.worker.id {
-		return
-	}
 	p.assigned = &a
-	p.startAssigned(ctx)
+	p.apply(ctx)
 }
 
-func (p *participation) startAssigned(ctx context.Context) {
-	if p.assigned == nil || p.share != nil || p.run.State != bus.RunRunning {
+// apply starts the assigned share, or moves the running one to it.
+func (p *participation) apply(ctx context.Context) {
+	if p.assigned == nil || p.run.State != bus.RunRunning {
 		return
 	}
 	a := *p.assigned
 	p.assigned = nil
+	if p.share != nil && p.share.index == a.Share.Index {
+		p.share.update(a)
+		return
+	}
+	if p.finished[a.Share.Index] {
+		return // a share runs once; later changes to it come too late
+	}
+	p.stopShare()
 	share, err := p.startShare(ctx, a)
 	if err != nil {
 		p.log.Error("could not start share", "share", a.Share.Index, "err", err)
@@ -147,34 +198,20 @@ func (p *participation) stopShare() {
 	}
 	p.share.stop()
 	<-p.share.done
+	p.finished[p.share.index] = true
 	p.share = nil
 }
 
 func (p *participation) setState(ctx context.Context, state bus.WorkerState, share int) {
 	p.presence.State = state
 	p.presence.Share = share
-	p.renewPresence(ctx)
-}
-
-func (p *participation) renewPresence(ctx context.Context) {
-	err := p.lease.Set(ctx, mustJSON(p.presence))
-	if errors.Is(err, bus.ErrLeaseLost) {
-		// The key expired, for example while NATS was unreachable: join again.
-		lease, err := p.worker.bus.Acquire(ctx, p.lease.Key(), mustJSON(p.presence), p.run.Lease)
-		if err != nil {
-			p.log.Warn("could not renew presence", "err", err)
-			return
-		}
-		p.lease = lease
-		return
-	}
-	if err != nil {
-		p.log.Warn("could not renew presence", "err", err)
+	if err := p.lease.Set(ctx, mustJSON(p.presence)); err != nil {
+		p.log.Warn("could not update presence", "state", state, "err", err)
 	}
 }
 
-// leave removes the worker's presence so that the coordinator sees it go
-// at once instead of after its lease.
+// leave removes the worker's presence so that the coordinator notices at
+// once that it left, instead of after its lease.
 func (p *participation) leave() {
 	ctx, cancel := context.WithTimeout(context.Background(), p.run.Lease)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,14 +32,24 @@ type shareRun struct {
 	start  time.Time
 	cancel context.CancelFunc // stops the engine
 	done   chan struct{}      // closed after the final report
+
+	updates    chan bus.Assignment
+	claimValid atomic.Int64 // unix nanoseconds until which the claim holds
+	runValid   atomic.Int64 // unix nanoseconds until which the run's lease holds
 }
 
 // startShare claims the assigned share and starts its engine.
 func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shareRun, error) {
-	eng, err := engine.New(p.run.Plan, a.Share, engine.Options{Duration: a.Duration})
+	var opts engine.Options
+	opts.Duration = a.Duration
+	if p.run.Plan.Iterations > 0 {
+		opts.Budget = &grantClient{bus: p.worker.bus, run: p.run.ID, worker: p.worker.id, log: p.log}
+	}
+	eng, err := engine.New(p.run.Plan, a.Share, opts)
 	if err != nil {
 		return nil, err
 	}
+	claimed := time.Now()
 	claim, err := p.worker.bus.Acquire(ctx, bus.ClaimKey(p.run.ID, a.Share.Index), []byte(p.worker.id), p.run.Lease)
 	if err != nil {
 		return nil, fmt.Errorf("claim share %d: %w", a.Share.Index, err)
@@ -46,17 +57,21 @@ func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shar
 
 	engineCtx, cancel := context.WithCancel(context.Background())
 	s := &shareRun{
-		p:      p,
-		log:    p.log.With("share", a.Share.Index),
-		engine: eng,
-		claim:  claim,
-		index:  a.Share.Index,
-		start:  time.Now(),
-		cancel: cancel,
-		done:   make(chan struct{}),
+		p:       p,
+		log:     p.log.With("share", a.Share.Index),
+		engine:  eng,
+		claim:   claim,
+		index:   a.Share.Index,
+		start:   time.Now(),
+		cancel:  cancel,
+		done:    make(chan struct{}),
+		updates: make(chan bus.Assignment, 1),
 	}
+	s.claimValid.Store(claimed.Add(claim.TTL()).UnixNano())
+	s.runValid.Store(p.runSeen.Add(p.run.Lease).UnixNano())
+	s.refreshValidity()
 	s.log.Info("share started", "users", a.Share.Users, "spawn_rate", a.Share.SpawnRate,
-		"max_rps", a.Share.MaxRPS, "iterations", a.Share.Iterations)
+		"max_rps", a.Share.MaxRPS, "duration", a.Duration)
 	go s.run(engineCtx)
 	return s, nil
 }
@@ -64,17 +79,32 @@ func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shar
 // stop ends the share's users; done closes once the final report is sent.
 func (s *shareRun) stop() { s.cancel() }
 
+// update moves the running share to a new assignment of the same index.
+func (s *shareRun) update(a bus.Assignment) {
+	s.engine.Update(a.Share)
+	s.log.Info("share changed", "users", a.Share.Users, "spawn_rate", a.Share.SpawnRate, "max_rps", a.Share.MaxRPS)
+}
+
+// coordinatorSeen records that the coordinator's lease on the run holds
+// until t.
+func (s *shareRun) coordinatorSeen(t time.Time) {
+	s.runValid.Store(t.UnixNano())
+	s.refreshValidity()
+}
+
+// refreshValidity lets the engine generate load until the first of the
+// claim's and the run's leases would lapse.
+func (s *shareRun) refreshValidity() {
+	until := min(s.claimValid.Load(), s.runValid.Load())
+	s.engine.SetValidUntil(time.Unix(0, until))
+}
+
 func (s *shareRun) run(ctx context.Context) {
 	defer close(s.done)
 	defer s.cancel()
 
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		if err := s.engine.Run(ctx); err != nil {
-			s.log.Error("share failed", "err", err)
-		}
-	}()
+	finished := make(chan error, 1)
+	go func() { finished <- s.engine.Run(ctx) }()
 
 	interval := s.p.run.ReportInterval
 	report := newTicker(interval)
@@ -84,15 +114,24 @@ func (s *shareRun) run(ctx context.Context) {
 loop:
 	for {
 		select {
-		case <-finished:
+		case err := <-finished:
+			if err != nil {
+				s.log.Error("share stopped: no lease renewal arrived in time", "err", err)
+			}
 			break loop
 		case <-report.C:
 			s.report(false, interval*10)
 		case <-renew.C:
-			if err := s.claim.Renew(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("lost the claim on the share; stopping its users", "err", err)
-				s.cancel()
+			renewed := time.Now()
+			if err := s.claim.Renew(ctx); err != nil {
+				if ctx.Err() == nil {
+					s.log.Error("lost the claim on the share; stopping its users", "err", err)
+					s.cancel()
+				}
+				continue
 			}
+			s.claimValid.Store(renewed.Add(s.claim.TTL()).UnixNano())
+			s.refreshValidity()
 		}
 	}
 

@@ -73,7 +73,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	log := w.log.With("run", run.ID)
 	log.Info("joining run", "state", run.State, "users", run.Plan.Users)
-	p := &participation{worker: w, log: log, run: run}
+	p := &participation{worker: w, log: log, run: run, finished: make(map[int]bool)}
 	return p.serve(ctx)
 }
 

@@ -1,0 +1,209 @@
+package coordinator
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/barrage-load/barrage/internal/bus"
+	"github.com/barrage-load/barrage/internal/plan"
+)
+
+// slot is the share of one worker. Its index is never reused, so a worker
+// that comes back after its lease expired cannot take up its old share.
+type slot struct {
+	index   int
+	worker  string
+	share   plan.Share // as last written
+	written bool
+	gone    bool  // the worker's presence is gone
+	granted int64 // iterations granted to the worker
+}
+
+func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
+	if entry == nil {
+		return
+	}
+	id := lastToken(entry.Key())
+	if entry.Operation() != jetstream.KeyValuePut {
+		if _, ok := r.present[id]; !ok {
+			return
+		}
+		delete(r.present, id)
+		s := r.slots[id]
+		if s == nil {
+			r.log.Info("worker left", "worker_id", id)
+			return
+		}
+		s.gone = true
+		if w := r.agg.workers[id]; w != nil {
+			w.users = 0
+		}
+		if r.agg.finals[s.index] {
+			r.log.Info("worker left", "worker_id", id, "share", s.index)
+		} else {
+			r.log.Warn("worker left before its final report; moving its users to the other workers",
+				"worker_id", id, "share", s.index)
+		}
+		r.scheduleRebalance()
+		return
+	}
+
+	var p bus.Presence
+	if err := json.Unmarshal(entry.Value(), &p); err != nil || p.ID != id {
+		r.log.Warn("ignoring invalid worker presence", "key", entry.Key(), "err", err)
+		return
+	}
+	_, known := r.present[id]
+	r.present[id] = p
+	if known {
+		return
+	}
+	if r.slots[id] != nil {
+		// A worker's id comes back only if its process rejoined with the
+		// same id; its old share stays closed.
+		r.log.Warn("worker rejoined under an id already used; ignoring it", "worker_id", id)
+		return
+	}
+	r.log.Info("worker joined", "worker_id", id, "host", p.Host)
+	if r.record.State == bus.RunRunning {
+		r.scheduleRebalance()
+	}
+}
+
+func (r *runner) scheduleRebalance() {
+	if r.rebalance == nil && r.record.State == bus.RunRunning {
+		r.rebalance = time.After(rebalanceDelay)
+	}
+}
+
+// rebalanceShares splits the plan over the workers present and writes the
+// shares that changed. Each worker moves to its new user count at a part of
+// the plan's spawn rate: the workers that gain users share the rate in
+// proportion to their gains, and those that lose users in proportion to
+// their losses, so that the fleet starts and stops at most spawn_rate
+// users per second each way.
+func (r *runner) rebalanceShares(ctx context.Context) {
+	remaining := time.Duration(0)
+	if r.cfg.Plan.Duration > 0 {
+		remaining = r.cfg.Plan.Duration - time.Since(r.started)
+		if remaining <= 0 {
+			return
+		}
+	}
+	live := r.liveSlots()
+	if len(live) == 0 {
+		return
+	}
+	shares := r.cfg.Plan.Split(len(live))
+
+	current := make([]int, len(live))
+	gain, loss := 0, 0
+	for i, s := range live {
+		current[i] = r.currentUsers(s)
+		if d := shares[i].Users - current[i]; d > 0 {
+			gain += d
+		} else {
+			loss -= d
+		}
+	}
+	for i, s := range live {
+		share := shares[i]
+		share.Index = s.index
+		share.Iterations = 0 // iterations are granted on request
+		switch d := share.Users - current[i]; {
+		case d > 0:
+			share.SpawnRate = r.cfg.Plan.SpawnRate * float64(d) / float64(gain)
+		case d < 0:
+			share.SpawnRate = r.cfg.Plan.SpawnRate * float64(-d) / float64(loss)
+		}
+		if s.written && share == s.share {
+			continue
+		}
+		a := bus.Assignment{Share: share, Worker: s.worker, Duration: remaining}
+		if _, err := r.bus.KV.Put(ctx, bus.ShareKey(r.cfg.RunID, s.worker), mustJSON(a)); err != nil {
+			r.log.Error("could not write a share; will retry", "worker_id", s.worker, "share", s.index, "err", err)
+			r.scheduleRebalance()
+			continue
+		}
+		s.share, s.written = share, true
+	}
+	r.log.Info("shares assigned", "workers", len(live), "users", r.cfg.Plan.Users)
+}
+
+// liveSlots returns the slots of the workers present, creating slots for
+// newcomers, in the order of their indexes.
+func (r *runner) liveSlots() []*slot {
+	ids := make([]string, 0, len(r.present))
+	for id := range r.present {
+		if r.slots[id] == nil {
+			ids = append(ids, id)
+		}
+	}
+	sort.Strings(ids)
+	for _, id := range ids {
+		r.slots[id] = &slot{index: r.next, worker: id}
+		r.next++
+	}
+
+	live := make([]*slot, 0, len(r.present))
+	for id := range r.present {
+		if s := r.slots[id]; !s.gone {
+			live = append(live, s)
+		}
+	}
+	sort.Slice(live, func(i, j int) bool { return live[i].index < live[j].index })
+	return live
+}
+
+// currentUsers returns how many users a worker runs, as its last report
+// says, or as its share says when it has not reported yet.
+func (r *runner) currentUsers(s *slot) int {
+	if w := r.agg.workers[s.worker]; w != nil && !w.final {
+		return w.users
+	}
+	if !s.written {
+		return 0
+	}
+	return s.share.Users
+}
+
+// liveWorkers returns how many workers are present with a share of users.
+func (r *runner) liveWorkers() int {
+	n := 0
+	for _, s := range r.slots {
+		if !s.gone && s.share.Users > 0 {
+			n++
+		}
+	}
+	return max(n, 1)
+}
+
+// grantMemo is the newest grant to a worker, repeated if asked again.
+type grantMemo struct {
+	seq        uint64
+	iterations int64
+}
+
+// firstGrant bounds a grant to a worker that has not reported yet.
+const firstGrant = 1000
+
+// grantSize returns how many iterations to grant a worker: a quarter of its
+// part of what is left, at most about two report intervals of its work, so
+// that a worker that dies takes few iterations with it.
+func (r *runner) grantSize(s *slot) int64 {
+	left := r.cfg.Plan.Iterations - r.granted
+	if left <= 0 {
+		return 0
+	}
+	n := int64(math.Ceil(float64(left) / float64(4*r.liveWorkers())))
+	limit := int64(firstGrant)
+	if w := r.agg.workers[s.worker]; w != nil && w.requests > 0 {
+		limit = max(100, int64(2*w.requests))
+	}
+	return max(1, min(n, limit, left))
+}

@@ -1,0 +1,40 @@
+package coordinator
+
+import (
+	"encoding/json"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/barrage-load/barrage/internal/bus"
+)
+
+// onGrant answers a worker's request for iterations. A request repeated
+// with the same sequence number gets the same answer, so a lost reply
+// neither loses iterations nor grants them twice.
+func (r *runner) onGrant(msg *nats.Msg) {
+	var req bus.GrantRequest
+	if err := json.Unmarshal(msg.Data, &req); err != nil || !bus.ValidID(req.Worker) {
+		r.log.Warn("ignoring invalid request for iterations", "err", err)
+		return
+	}
+	memo, seen := r.grants[req.Worker]
+	switch {
+	case seen && req.Seq == memo.seq:
+		// The reply was lost: answer the same.
+	case seen && req.Seq < memo.seq:
+		r.log.Warn("ignoring stale request for iterations", "worker_id", req.Worker, "seq", req.Seq)
+		return
+	default:
+		memo = grantMemo{seq: req.Seq}
+		s := r.slots[req.Worker]
+		if s != nil && !s.gone && r.record.State == bus.RunRunning {
+			memo.iterations = r.grantSize(s)
+			s.granted += memo.iterations
+			r.granted += memo.iterations
+		}
+		r.grants[req.Worker] = memo
+	}
+	if err := msg.Respond(mustJSON(bus.GrantReply{Iterations: memo.iterations})); err != nil {
+		r.log.Warn("could not answer a request for iterations", "worker_id", req.Worker, "err", err)
+	}
+}
