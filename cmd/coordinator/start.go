@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -20,6 +21,7 @@ import (
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/coordinator"
 	"github.com/barrage-load/barrage/internal/logging"
+	"github.com/barrage-load/barrage/internal/report"
 	"github.com/barrage-load/barrage/internal/worker"
 )
 
@@ -46,7 +48,15 @@ func start(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := logging.New(os.Stderr, c.String("log-level"))
+	// On a terminal the live view redraws a table on stdout, and log lines
+	// go through it so that they appear above the table.
+	var live *report.LiveView
+	logOut := io.Writer(os.Stderr)
+	if logging.IsTerminal(os.Stdout) && logging.IsTerminal(os.Stderr) {
+		live = report.NewLiveView(os.Stdout, logging.TerminalWidth(os.Stdout))
+		logOut = live
+	}
+	log, err := logging.NewTo(logOut, c.String("log-level"), logging.IsTerminal(os.Stderr))
 	if err != nil {
 		return cli.Exit(err.Error(), exitInvalid)
 	}
@@ -110,22 +120,30 @@ func start(c *cli.Context) error {
 		ReportInterval: interval,
 		Lease:          lease,
 		Logger:         log,
-		OnLive: func(l coordinator.Live) {
+		OnLive: func(s coordinator.Snapshot) {
+			if live != nil {
+				live.Update(s)
+				return
+			}
+			l := s.Live
 			log.Info("progress", "state", l.State, "elapsed_s", round(l.ElapsedS), "users", l.Users,
 				"workers", l.Workers, "rps", round(l.RPS), "requests", l.Requests, "failures", l.Failures,
-				"p95_ms", l.LatencyMS.P95)
+				"p95_ms", l.LatencyMS.P95, "progress_pct", round(100*l.Progress))
 		},
 	})
+	if live != nil {
+		live.Close()
+	}
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	return report(c, summary, out)
+	return finishRun(c, summary, out)
 }
 
-// report prints the summary, writes it to out and returns the exit status.
-func report(c *cli.Context, s *coordinator.Summary, out string) error {
+// finishRun prints the summary, writes it to out and returns the exit status.
+func finishRun(c *cli.Context, s *coordinator.Summary, out string) error {
 	fmt.Fprintln(c.App.Writer)
-	if err := coordinator.WriteTable(c.App.Writer, s); err != nil {
+	if err := report.WriteTable(c.App.Writer, s); err != nil {
 		return cli.Exit(fmt.Sprintf("print summary: %v", err), exitFailed)
 	}
 	if out != "" {

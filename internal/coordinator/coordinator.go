@@ -46,8 +46,9 @@ type Config struct {
 	Lease time.Duration
 	// Logger receives the coordinator's log; nil means slog.Default.
 	Logger *slog.Logger
-	// OnLive, if set, is called with the live summary every interval.
-	OnLive func(Live)
+	// OnLive, if set, is called with the live statistics every interval,
+	// from the goroutine that runs the run: it must return quickly.
+	OnLive func(Snapshot)
 }
 
 // Run announces the run and drives it to its end. Cancelling ctx stops the
@@ -98,6 +99,7 @@ type runner struct {
 	granted     int64                // iterations granted so far
 	started     time.Time
 	lastTick    time.Time
+	history     []Point
 	interrupted bool // a signal stopped the run
 
 	rebalance <-chan time.Time // fires when a rebalance is due

@@ -54,29 +54,61 @@ func (r *runner) publishLive(now time.Time) {
 	}
 
 	live := Live{
-		Run:       r.cfg.RunID,
-		State:     string(r.record.State),
-		ElapsedS:  elapsed,
-		Users:     r.agg.users(),
-		Workers:   len(r.present),
-		Requests:  all.Requests,
-		Failures:  all.Failures,
-		RPS:       rate(intervalAll.Requests, seconds),
-		LatencyMS: latencyOf(&all.Latency),
+		Run:         r.cfg.RunID,
+		State:       string(r.record.State),
+		ElapsedS:    elapsed,
+		Users:       r.agg.users(),
+		Workers:     len(r.present),
+		Requests:    all.Requests,
+		Failures:    all.Failures,
+		FailureRate: failureRate(all.Failures, all.Requests),
+		Bytes:       all.Bytes,
+		RPS:         rate(intervalAll.Requests, seconds),
+		LatencyMS:   latencyOf(&all.Latency),
 		Interval: Interval{
-			Seconds:   seconds,
-			Requests:  intervalAll.Requests,
-			Failures:  intervalAll.Failures,
-			RPS:       rate(intervalAll.Requests, seconds),
-			LatencyMS: latencyOf(&intervalAll.Latency),
+			Seconds:     seconds,
+			Requests:    intervalAll.Requests,
+			Failures:    intervalAll.Failures,
+			FailureRate: failureRate(intervalAll.Failures, intervalAll.Requests),
+			RPS:         rate(intervalAll.Requests, seconds),
+			LatencyMS:   latencyOf(&intervalAll.Latency),
 		},
+		Progress: r.progress(now),
+	}
+	if r.record.State != bus.RunWaiting {
+		r.history = append(r.history, Point{
+			Time:        now,
+			ElapsedS:    elapsed,
+			Users:       live.Users,
+			Workers:     live.Workers,
+			Requests:    live.Interval.Requests,
+			Failures:    live.Interval.Failures,
+			FailureRate: live.Interval.FailureRate,
+			RPS:         live.Interval.RPS,
+			LatencyMS:   live.Interval.LatencyMS,
+		})
 	}
 	r.publish("summary", live)
 	r.publish("tasks", LiveTasks{Run: r.cfg.RunID, ElapsedS: elapsed, Tasks: totals})
 	r.publish("workers", LiveWorkers{Run: r.cfg.RunID, Workers: r.workerViews(now)})
 	if r.cfg.OnLive != nil {
-		r.cfg.OnLive(live)
+		r.cfg.OnLive(Snapshot{Live: live, Tasks: totals, IntervalTasks: intervalSummaries})
 	}
+}
+
+// progress returns the part of the run done, from 0 to 1.
+func (r *runner) progress(now time.Time) float64 {
+	switch {
+	case r.record.State == bus.RunDone:
+		return 1
+	case r.started.IsZero():
+		return 0
+	case r.cfg.Plan.Iterations > 0 && r.cfg.Plan.Duration <= 0:
+		return float64(r.granted) / float64(r.cfg.Plan.Iterations)
+	case r.cfg.Plan.Duration > 0:
+		return min(1, now.Sub(r.started).Seconds()/r.cfg.Plan.Duration.Seconds())
+	}
+	return 0
 }
 
 func (r *runner) workerViews(now time.Time) []WorkerView {
@@ -149,23 +181,25 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 	seconds := r.elapsed(ended)
 	all, tasks := summarize(r.agg.total, seconds)
 	s := &Summary{
-		Run:       r.cfg.RunID,
-		Started:   r.started,
-		Ended:     ended,
-		DurationS: seconds,
-		Requests:  all.Requests,
-		Failures:  all.Failures,
-		Bytes:     all.Bytes,
-		RPS:       rate(all.Requests, seconds),
-		LatencyMS: latencyOf(&all.Latency),
-		Tasks:     tasks,
-		Errors:    stats.SortedErrors(all.Errors),
-		Workers:   len(r.slots),
-		Lost:      r.lostWorkers(),
-		Complete:  problem == "",
-		Problem:   problem,
+		Run:         r.cfg.RunID,
+		Started:     r.started,
+		Ended:       ended,
+		DurationS:   seconds,
+		Requests:    all.Requests,
+		Failures:    all.Failures,
+		FailureRate: failureRate(all.Failures, all.Requests),
+		Bytes:       all.Bytes,
+		RPS:         rate(all.Requests, seconds),
+		LatencyMS:   latencyOf(&all.Latency),
+		Tasks:       tasks,
+		Errors:      stats.SortedErrors(all.Errors),
+		Workers:     len(r.slots),
+		Lost:        r.lostWorkers(),
+		Complete:    problem == "",
+		Problem:     problem,
 	}
 	r.publishLive(ended)
+	s.History = r.history
 	r.publish("final", s)
 	if err := r.bus.NC.FlushTimeout(5 * time.Second); err != nil {
 		r.log.Warn("could not flush the final summary", "err", err)

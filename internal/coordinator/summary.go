@@ -7,40 +7,45 @@ import (
 	"github.com/barrage-load/barrage/internal/stats"
 )
 
-// Latency holds percentiles and the maximum, in milliseconds.
+// Latency holds percentiles, the mean and the maximum, in milliseconds.
 type Latency struct {
-	P50 float64 `json:"p50"`
-	P90 float64 `json:"p90"`
-	P95 float64 `json:"p95"`
-	P99 float64 `json:"p99"`
-	Max float64 `json:"max"`
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P95  float64 `json:"p95"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99.9"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
 }
 
 // TaskSummary is the statistics of one task.
 type TaskSummary struct {
-	Name      string  `json:"name"`
-	Requests  uint64  `json:"requests"`
-	Failures  uint64  `json:"failures"`
-	Bytes     uint64  `json:"bytes"`
-	RPS       float64 `json:"rps"`
-	LatencyMS Latency `json:"latency_ms"`
+	Name        string  `json:"name"`
+	Requests    uint64  `json:"requests"`
+	Failures    uint64  `json:"failures"`
+	FailureRate float64 `json:"failure_rate"`
+	Bytes       uint64  `json:"bytes"`
+	RPS         float64 `json:"rps"`
+	LatencyMS   Latency `json:"latency_ms"`
 }
 
 // Summary is the final result of a run, written by --out and published on
 // stats.<run>.final.
 type Summary struct {
-	Run       string             `json:"run"`
-	Started   time.Time          `json:"started"`
-	Ended     time.Time          `json:"ended"`
-	DurationS float64            `json:"duration_s"`
-	Requests  uint64             `json:"requests"`
-	Failures  uint64             `json:"failures"`
-	Bytes     uint64             `json:"bytes"`
-	RPS       float64            `json:"rps"`
-	LatencyMS Latency            `json:"latency_ms"`
-	Tasks     []TaskSummary      `json:"tasks"`
-	Errors    []stats.ErrorCount `json:"errors"`
-	Workers   int                `json:"workers"`
+	Run       string    `json:"run"`
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended"`
+	DurationS float64   `json:"duration_s"`
+	Requests  uint64    `json:"requests"`
+	Failures  uint64    `json:"failures"`
+	// FailureRate is Failures over Requests, from 0 to 1.
+	FailureRate float64            `json:"failure_rate"`
+	Bytes       uint64             `json:"bytes"`
+	RPS         float64            `json:"rps"`
+	LatencyMS   Latency            `json:"latency_ms"`
+	Tasks       []TaskSummary      `json:"tasks"`
+	Errors      []stats.ErrorCount `json:"errors"`
+	Workers     int                `json:"workers"`
 	// Lost counts workers that left without a final report; the requests
 	// they sent after their last report are missing from the totals.
 	Lost int `json:"workers_lost"`
@@ -49,30 +54,62 @@ type Summary struct {
 	Complete bool `json:"complete"`
 	// Problem says why the run is incomplete.
 	Problem string `json:"problem,omitempty"`
+	// History is the fleet's statistics per report interval.
+	History []Point `json:"history"`
+}
+
+// Point is the fleet's statistics over one report interval, for charts
+// and the CSV history.
+type Point struct {
+	Time        time.Time `json:"time"`
+	ElapsedS    float64   `json:"elapsed_s"`
+	Users       int       `json:"users"`
+	Workers     int       `json:"workers"`
+	Requests    uint64    `json:"requests"`
+	Failures    uint64    `json:"failures"`
+	FailureRate float64   `json:"failure_rate"`
+	RPS         float64   `json:"rps"`
+	LatencyMS   Latency   `json:"latency_ms"`
 }
 
 // Live is published on stats.<run>.summary every report interval. Totals
 // count from the start; Interval covers the last report interval.
 type Live struct {
-	Run       string   `json:"run"`
-	State     string   `json:"state"`
-	ElapsedS  float64  `json:"elapsed_s"`
-	Users     int      `json:"users"`
-	Workers   int      `json:"workers"`
-	Requests  uint64   `json:"requests"`
-	Failures  uint64   `json:"failures"`
-	RPS       float64  `json:"rps"`
-	LatencyMS Latency  `json:"latency_ms"`
-	Interval  Interval `json:"interval"`
+	Run      string  `json:"run"`
+	State    string  `json:"state"`
+	ElapsedS float64 `json:"elapsed_s"`
+	Users    int     `json:"users"`
+	Workers  int     `json:"workers"`
+	Requests uint64  `json:"requests"`
+	Failures uint64  `json:"failures"`
+	// FailureRate is Failures over Requests since the start.
+	FailureRate float64  `json:"failure_rate"`
+	Bytes       uint64   `json:"bytes"`
+	RPS         float64  `json:"rps"`
+	LatencyMS   Latency  `json:"latency_ms"`
+	Interval    Interval `json:"interval"`
+	// Progress is the part of the run done, from 0 to 1: elapsed time over
+	// the duration, or iterations granted over the plan's iterations.
+	Progress float64 `json:"progress"`
 }
 
 // Interval is the fleet's statistics over one report interval.
 type Interval struct {
-	Seconds   float64 `json:"seconds"`
-	Requests  uint64  `json:"requests"`
-	Failures  uint64  `json:"failures"`
-	RPS       float64 `json:"rps"`
-	LatencyMS Latency `json:"latency_ms"`
+	Seconds     float64 `json:"seconds"`
+	Requests    uint64  `json:"requests"`
+	Failures    uint64  `json:"failures"`
+	FailureRate float64 `json:"failure_rate"`
+	RPS         float64 `json:"rps"`
+	LatencyMS   Latency `json:"latency_ms"`
+}
+
+// Snapshot is what Config.OnLive receives every report interval: the live
+// summary, each task's totals since the start, and each task's figures
+// over the last interval.
+type Snapshot struct {
+	Live          Live
+	Tasks         []TaskSummary
+	IntervalTasks []TaskSummary
 }
 
 // LiveTasks is published on stats.<run>.tasks: each task's totals, with
@@ -103,12 +140,22 @@ type WorkerView struct {
 
 func latencyOf(h *histogram.Histogram) Latency {
 	return Latency{
-		P50: millis(h.Quantile(0.50)),
-		P90: millis(h.Quantile(0.90)),
-		P95: millis(h.Quantile(0.95)),
-		P99: millis(h.Quantile(0.99)),
-		Max: millis(h.Max()),
+		P50:  millis(h.Quantile(0.50)),
+		P90:  millis(h.Quantile(0.90)),
+		P95:  millis(h.Quantile(0.95)),
+		P99:  millis(h.Quantile(0.99)),
+		P999: millis(h.Quantile(0.999)),
+		Max:  millis(h.Max()),
+		Mean: millis(h.Mean()),
 	}
+}
+
+// failureRate returns failures over requests, 0 without requests.
+func failureRate(failures, requests uint64) float64 {
+	if requests == 0 {
+		return 0
+	}
+	return float64(failures) / float64(requests)
 }
 
 func millis(d time.Duration) float64 {
@@ -130,12 +177,13 @@ func summarize(tasks []stats.Task, seconds float64) (all stats.Task, out []TaskS
 		t := &tasks[i]
 		all.Merge(t)
 		out = append(out, TaskSummary{
-			Name:      t.Name,
-			Requests:  t.Requests,
-			Failures:  t.Failures,
-			Bytes:     t.Bytes,
-			RPS:       rate(t.Requests, seconds),
-			LatencyMS: latencyOf(&t.Latency),
+			Name:        t.Name,
+			Requests:    t.Requests,
+			Failures:    t.Failures,
+			FailureRate: failureRate(t.Failures, t.Requests),
+			Bytes:       t.Bytes,
+			RPS:         rate(t.Requests, seconds),
+			LatencyMS:   latencyOf(&t.Latency),
 		})
 	}
 	return all, out

@@ -1,0 +1,55 @@
+// Package report renders a run's statistics for people and tools: the
+// final table, the live view on a terminal, CSV files and the HTML page.
+package report
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+
+	"github.com/barrage-load/barrage/internal/coordinator"
+)
+
+// WriteTable prints the summary as a table: one row per task, a total row,
+// then the grouped errors.
+func WriteTable(w io.Writer, s *coordinator.Summary) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	writeTaskRows(tw, s.Tasks, coordinator.TaskSummary{
+		Name: "total", Requests: s.Requests, Failures: s.Failures,
+		RPS: s.RPS, LatencyMS: s.LatencyMS,
+	})
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+
+	fmt.Fprintf(w, "\nrun %s: %d workers, %.1f s, %.2f%% failed", s.Run, s.Workers, s.DurationS, 100*s.FailureRate)
+	if s.Lost > 0 {
+		fmt.Fprintf(w, ", %d workers lost", s.Lost)
+	}
+	if !s.Complete {
+		fmt.Fprintf(w, ", incomplete: %s", s.Problem)
+	}
+	fmt.Fprintln(w)
+	if len(s.Errors) > 0 {
+		fmt.Fprintln(w, "\nerrors:")
+		for _, e := range s.Errors {
+			fmt.Fprintf(w, "  %8d  %s\n", e.Count, e.Message)
+		}
+	}
+	return nil
+}
+
+// writeTaskRows writes the header, one row per task and the total row to
+// a tabwriter with right-aligned cells.
+func writeTaskRows(tw *tabwriter.Writer, tasks []coordinator.TaskSummary, total coordinator.TaskSummary) {
+	fmt.Fprintln(tw, "task\trequests\tfailures\trps\tp50 ms\tp90 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\t")
+	row := func(t coordinator.TaskSummary) {
+		l := t.LatencyMS
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+			t.Name, t.Requests, t.Failures, t.RPS, l.P50, l.P90, l.P95, l.P99, l.P999, l.Max)
+	}
+	for _, t := range tasks {
+		row(t)
+	}
+	row(total)
+}
