@@ -51,6 +51,7 @@ type Engine struct {
 	refillMu  sync.Mutex   // one user at a time asks the budget
 	exhausted atomic.Bool  // the budget has no more iterations
 
+	seq        atomic.Int64 // value of the last ${seq} in a URL
 	users      atomic.Int64 // users running now
 	origin     time.Time    // monotonic base of validUntil
 	validUntil atomic.Int64 // nanoseconds since origin; 0 means no limit
@@ -208,6 +209,7 @@ func (e *Engine) newUser(id int) *user {
 		shard:  &e.shards[id%len(e.shards)],
 		rng:    rand.New(rand.NewPCG(e.seed, uint64(id))),
 		quit:   make(chan struct{}),
+		id:     id,
 		last:   -1,
 	}
 }

@@ -26,6 +26,7 @@ type task struct {
 	index    int
 	name     string
 	template fasthttp.Request
+	url      *urlTemplate // nil when the URL has no variables
 	client   *client
 }
 
@@ -53,7 +54,7 @@ func newTask(index int, t plan.Task, clients map[string]*client, users int) (*ta
 		clients[key] = c
 	}
 
-	prepared := &task{index: index, name: t.Name, client: c}
+	prepared := &task{index: index, name: t.Name, client: c, url: parseURLTemplate(t.URL)}
 	req := &prepared.template
 	req.SetRequestURI(t.URL)
 	req.Header.SetMethod(t.Method)

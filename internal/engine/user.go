@@ -16,6 +16,8 @@ type user struct {
 	shard  *shard
 	rng    *rand.Rand
 	quit   chan struct{} // closed when the controller stops this user
+	id     int           // the user's number within its engine
+	uri    []byte        // buffer for URLs with variables
 	timer  *time.Timer
 	req    fasthttp.Request
 	resp   fasthttp.Response
@@ -84,6 +86,10 @@ func (u *user) run(t *task) {
 	if u.last != t.index {
 		t.template.CopyTo(&u.req)
 		u.last = t.index
+	}
+	if t.url != nil {
+		u.uri = t.url.expand(u.uri[:0], u)
+		u.req.SetRequestURIBytes(u.uri)
 	}
 	start = time.Now()
 	err := t.client.DoTimeout(&u.req, &u.resp, u.engine.plan.Timeout)

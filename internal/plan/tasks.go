@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -80,6 +81,9 @@ func (d *decoder) task(n *yaml.Node, path string, t target, names map[string]str
 	}
 	if e, ok := f["body"]; ok {
 		task.Body = d.body(e.value, path+".body")
+	}
+	if e, ok := f["thresholds"]; ok {
+		task.Thresholds = d.thresholds(e.value, path+".thresholds")
 	}
 	return task, weightOK
 }
@@ -182,9 +186,40 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 	case u.Host == "":
 		d.addf(v, key, "%s: url has no host; write it as http://host:port/path", invalid(v))
 	default:
-		return u.String()
+		if bad := unknownVariable(s); bad != "" {
+			d.addf(v, key, "%s: unknown variable ${%s}; use ${seq}, ${user} or ${random}", invalid(v), bad)
+			return ""
+		}
+		// The URL is kept as written, so that ${name} variables stay
+		// readable for the engine instead of percent-encoded.
+		return s
 	}
 	return ""
+}
+
+// URLVariables are the names a task URL may use as ${name}: a number that
+// grows by one with every request of a worker, the user's number within
+// its worker, and a random number.
+var URLVariables = []string{"seq", "user", "random"}
+
+// unknownVariable returns the first ${name} in s whose name is not one of
+// URLVariables, or "".
+func unknownVariable(s string) string {
+	for {
+		start := strings.Index(s, "${")
+		if start < 0 {
+			return ""
+		}
+		end := strings.IndexByte(s[start:], '}')
+		if end < 0 {
+			return s[start+2:]
+		}
+		name := s[start+2 : start+end]
+		if !slices.Contains(URLVariables, name) {
+			return name
+		}
+		s = s[start+end+1:]
+	}
 }
 
 // headers reads a task's header mapping. It returns nil for an empty
