@@ -70,6 +70,7 @@ func (r *runner) publishLive(now time.Time) {
 			Requests:    intervalAll.Requests,
 			Failures:    intervalAll.Failures,
 			FailureRate: failureRate(intervalAll.Failures, intervalAll.Requests),
+			Bytes:       intervalAll.Bytes,
 			RPS:         rate(intervalAll.Requests, seconds),
 			LatencyMS:   latencyOf(&intervalAll.Latency),
 		},

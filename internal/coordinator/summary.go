@@ -99,6 +99,7 @@ type Interval struct {
 	Requests    uint64  `json:"requests"`
 	Failures    uint64  `json:"failures"`
 	FailureRate float64 `json:"failure_rate"`
+	Bytes       uint64  `json:"bytes"`
 	RPS         float64 `json:"rps"`
 	LatencyMS   Latency `json:"latency_ms"`
 }
