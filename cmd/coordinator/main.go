@@ -10,6 +10,9 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 // Exit codes shared with scripts.
 const (
 	exitOK      = 0
@@ -24,8 +27,13 @@ func main() {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 		},
+		Version:        version,
 		Commands:       []*cli.Command{startCommand(), validateCommand()},
 		ExitErrHandler: func(*cli.Context, error) {},
+		CommandNotFound: func(c *cli.Context, name string) {
+			fmt.Fprintf(c.App.ErrWriter, "coordinator: unknown command %q; use start or validate (coordinator --help)\n", name)
+			os.Exit(exitInvalid)
+		},
 	}
 	os.Exit(exitCode(app.Run(interspersed(app.Commands, os.Args))))
 }

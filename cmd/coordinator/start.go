@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -21,7 +22,9 @@ import (
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/coordinator"
 	"github.com/barrage-load/barrage/internal/logging"
+	"github.com/barrage-load/barrage/internal/metrics"
 	"github.com/barrage-load/barrage/internal/report"
+	"github.com/barrage-load/barrage/internal/threshold"
 	"github.com/barrage-load/barrage/internal/worker"
 )
 
@@ -35,6 +38,10 @@ func startCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Value: bus.DefaultListen, Usage: "HOST:PORT of the embedded server; port 0 picks a free one"},
 			&cli.IntFlag{Name: "local-workers", Value: -1, DefaultText: "1 with the embedded server, 0 with --nats", Usage: "workers started inside this process"},
 			&cli.StringFlag{Name: "out", Usage: "write the final summary as JSON to `FILE`"},
+			&cli.StringFlag{Name: "html", Usage: "write the final summary as a self-contained HTML page with charts to `FILE`"},
+			&cli.StringFlag{Name: "csv", Usage: "write `PREFIX`_history.csv every report interval, and PREFIX_stats.csv and PREFIX_errors.csv at the end"},
+			&cli.StringFlag{Name: "metrics-addr", Usage: "serve Prometheus metrics on http://`HOST:PORT`/metrics during the run"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 			&cli.StringFlag{Name: "run", Usage: "run id (letters, digits, '-', '_'); default: the plan's name and a random suffix"},
 			&cli.DurationFlag{Name: "report-interval", Value: coordinator.DefaultReportInterval, Usage: "how often workers report and statistics are published"},
 			&cli.DurationFlag{Name: "lease", Value: coordinator.DefaultLease, Usage: "how long leases on the run, workers and shares last without renewal"},
@@ -74,13 +81,33 @@ func start(c *cli.Context) error {
 	out := c.String("out")
 	if out != "" {
 		// Fail before the run, not after it, when the summary cannot be written.
-		if err := checkWritable(out); err != nil {
+		if err := checkWritable("out", out); err != nil {
+			return cli.Exit(err.Error(), exitInvalid)
+		}
+	}
+	htmlPath := c.String("html")
+	if htmlPath != "" {
+		if err := checkWritable("html", htmlPath); err != nil {
 			return cli.Exit(err.Error(), exitInvalid)
 		}
 	}
 
+	outputs, err := openLiveOutputs(c, runID, log)
+	if err != nil {
+		return err
+	}
+	defer outputs.close()
+
 	url := c.String("nats")
 	localWorkers := c.Int("local-workers")
+	if c.IsSet("local-workers") && localWorkers < 0 {
+		return cli.Exit(fmt.Sprintf("invalid --local-workers %d: use 0 or more", localWorkers), exitInvalid)
+	}
+	if url == "" {
+		if err := bus.ParseListen(c.String("listen")); err != nil {
+			return cli.Exit(err.Error(), exitInvalid)
+		}
+	}
 	if localWorkers < 0 {
 		localWorkers = 0
 		if url == "" {
@@ -121,6 +148,7 @@ func start(c *cli.Context) error {
 		Lease:          lease,
 		Logger:         log,
 		OnLive: func(s coordinator.Snapshot) {
+			outputs.update(s)
 			if live != nil {
 				live.Update(s)
 				return
@@ -137,10 +165,39 @@ func start(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
-	return finishRun(c, summary, out)
+	outputErr := outputs.finish(summary)
+	htmlErr := writeHTMLFile(htmlPath, summary)
+	if htmlErr != nil {
+		log.Error("could not write the HTML report", "path", htmlPath, "err", htmlErr)
+	}
+	if err := finishRun(c, summary, out); err != nil {
+		return err
+	}
+	if outputErr != nil {
+		return cli.Exit("CSV files incomplete: see the error logged above", exitFailed)
+	}
+	if htmlErr != nil {
+		return cli.Exit("HTML report not written: see the error logged above", exitFailed)
+	}
+	return nil
 }
 
-// finishRun prints the summary, writes it to out and returns the exit status.
+// writeHTMLFile writes the summary as an HTML page to path, unless path
+// is empty.
+func writeHTMLFile(path string, s *coordinator.Summary) error {
+	if path == "" {
+		return nil
+	}
+	var page strings.Builder
+	if err := report.WriteHTML(&page, s); err != nil {
+		return err
+	}
+	return os.WriteFile(path, []byte(page.String()), 0o644)
+}
+
+// finishRun prints the summary, writes it to out, prints each failed
+// threshold and returns the exit status: exitFailed for an incomplete run
+// or a failed threshold.
 func finishRun(c *cli.Context, s *coordinator.Summary, out string) error {
 	fmt.Fprintln(c.App.Writer)
 	if err := report.WriteTable(c.App.Writer, s); err != nil {
@@ -155,8 +212,15 @@ func finishRun(c *cli.Context, s *coordinator.Summary, out string) error {
 			return cli.Exit(fmt.Sprintf("write summary to %s: %v", out, err), exitFailed)
 		}
 	}
+	failed := threshold.Failed(s.Thresholds)
+	for _, r := range failed {
+		fmt.Fprintln(c.App.ErrWriter, "threshold failed:", r.String())
+	}
 	if !s.Complete {
 		return cli.Exit("run incomplete: "+s.Problem, exitFailed)
+	}
+	if len(failed) > 0 {
+		return cli.Exit(fmt.Sprintf("%d of %d thresholds failed", len(failed), len(s.Thresholds)), exitFailed)
 	}
 	return nil
 }
@@ -250,12 +314,109 @@ func newRunID(name string) string {
 	return base + "-" + string(suffix)
 }
 
-func checkWritable(path string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot write --out %s: %v", path, err)
+// checkWritable returns an error naming the flag when path cannot be
+// written. It leaves no file behind: a run that fails before its end must
+// not leave an empty summary.
+func checkWritable(flag, path string) error {
+	if info, err := os.Stat(path); err == nil {
+		if info.IsDir() {
+			return fmt.Errorf("cannot write --%s %s: it is a directory", flag, path)
+		}
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("cannot write --%s %s: %v", flag, path, err)
+		}
+		return f.Close()
 	}
-	return f.Close()
+	f, err := os.CreateTemp(filepath.Dir(path), ".barrage-check-")
+	if err != nil {
+		return fmt.Errorf("cannot write --%s %s: %v", flag, path, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 func round(v float64) float64 { return float64(int64(v*10+0.5)) / 10 }
+
+// liveOutputs are the --csv files and the --metrics-addr server, which
+// follow the run interval by interval.
+type liveOutputs struct {
+	log       *slog.Logger
+	csv       *report.CSVReport
+	csvPrefix string
+	csvErr    error // the first failed append; later intervals are dropped
+	exporter  *metrics.Exporter
+	server    *metrics.Server
+}
+
+// openLiveOutputs creates the CSV files and listens for metrics before the
+// run starts, so that a path or address that cannot be used exits with
+// exitInvalid.
+func openLiveOutputs(c *cli.Context, runID string, log *slog.Logger) (*liveOutputs, error) {
+	o := &liveOutputs{log: log, csvPrefix: c.String("csv")}
+	if o.csvPrefix != "" {
+		r, err := report.CreateCSVReport(o.csvPrefix)
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("cannot write --csv %s: %v", o.csvPrefix, err), exitInvalid)
+		}
+		o.csv = r
+	}
+	if addr := c.String("metrics-addr"); addr != "" {
+		o.exporter = metrics.New(runID)
+		srv, err := metrics.Listen(addr, o.exporter)
+		if err != nil {
+			o.close()
+			return nil, cli.Exit(fmt.Sprintf("cannot serve --metrics-addr %s: %v; pick a free HOST:PORT", addr, err), exitInvalid)
+		}
+		o.server = srv
+		log.Info("metrics server started", "url", "http://"+srv.Addr().String()+"/metrics")
+	}
+	return o, nil
+}
+
+// update passes one interval's snapshot to the outputs. It runs on the
+// run's goroutine, so it must not block.
+func (o *liveOutputs) update(s coordinator.Snapshot) {
+	if o.exporter != nil {
+		o.exporter.Update(s)
+	}
+	if o.csv != nil && o.csvErr == nil {
+		if o.csvErr = o.csv.Append(s); o.csvErr != nil {
+			o.log.Error("could not append to the CSV history; later intervals are not written",
+				"path", o.csvPrefix+report.HistoryCSVSuffix, "err", o.csvErr)
+		}
+	}
+}
+
+// finish writes the final CSV files, then closes the outputs. The final
+// snapshot has reached the metrics before, because the coordinator passes
+// it to OnLive before Run returns. finish logs the error it returns.
+func (o *liveOutputs) finish(s *coordinator.Summary) error {
+	var err error
+	if o.csv != nil {
+		if err = o.csv.Finish(s); err != nil {
+			o.log.Error("could not write the CSV files", "prefix", o.csvPrefix, "err", err)
+		}
+	}
+	o.close()
+	if err == nil {
+		err = o.csvErr
+	}
+	return err
+}
+
+// close closes the CSV history and shuts the metrics server down, waiting
+// up to 5 seconds for scrapes in progress. It is safe to call twice.
+func (o *liveOutputs) close() {
+	if o.csv != nil {
+		o.csv.Close()
+	}
+	if o.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := o.server.Shutdown(ctx); err != nil {
+			o.log.Warn("metrics server shutdown failed", "err", err)
+		}
+		o.server = nil
+	}
+}

@@ -27,7 +27,7 @@ func main() {
 			&cli.StringFlag{Name: "nats", EnvVars: []string{"NATS_URL"}, Value: "nats://127.0.0.1:4222", Usage: "URL of the NATS server the coordinator uses"},
 			&cli.StringFlag{Name: "id", Usage: "worker id (letters, digits, '-', '_'); default: host name, process id and a random suffix"},
 			&cli.StringFlag{Name: "run", Usage: "join only the run with this id; default: the first run announced"},
-			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to try reaching NATS at start"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to keep trying to reach NATS at start"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 		},
 		Action: run,
@@ -49,6 +49,11 @@ func run(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// After the first signal, a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
 
 	setup, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout"))
 	defer cancel()

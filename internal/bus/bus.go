@@ -28,19 +28,28 @@ type Bus struct {
 	KV jetstream.KeyValue
 }
 
-// Connect dials url and makes sure the bucket and the report stream exist.
-// opts may add credentials; Connect adds a name and endless reconnects.
-// The caller must call Close.
+// Connect dials url, retrying until ctx is done, and makes sure the
+// bucket and the report stream exist. opts may add credentials; Connect
+// adds a name and endless reconnects once connected. The caller must call
+// Close.
 func Connect(ctx context.Context, url, name string, opts ...nats.Option) (*Bus, error) {
 	opts = append([]nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
-		nats.RetryOnFailedConnect(false),
 	}, opts...)
-	nc, err := nats.Connect(url, opts...)
-	if err != nil {
-		return nil, fmt.Errorf("connect to nats at %s: %w", url, err)
+	var nc *nats.Conn
+	for {
+		var err error
+		nc, err = nats.Connect(url, opts...)
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to nats at %s: %w (is the server running and reachable?)", url, err)
+		case <-time.After(250 * time.Millisecond):
+		}
 	}
 	b, err := Open(ctx, nc)
 	if err != nil {

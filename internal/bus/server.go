@@ -34,6 +34,18 @@ type ServerConfig struct {
 	StoreDir string
 }
 
+// ParseListen checks a HOST:PORT listen address.
+func ParseListen(listen string) error {
+	_, portText, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("invalid listen address %q: %w (use HOST:PORT, such as 127.0.0.1:4222)", listen, err)
+	}
+	if port, err := strconv.Atoi(portText); err != nil || port < 0 || port > 65535 {
+		return fmt.Errorf("invalid listen port %q: use a number from 0 to 65535", portText)
+	}
+	return nil
+}
+
 // StartServer starts an embedded NATS server with JetStream and waits until
 // it accepts connections. The caller must call Shutdown.
 func StartServer(cfg ServerConfig) (*Server, error) {
@@ -51,6 +63,14 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	}
 	if port == 0 {
 		port = server.RANDOM_PORT
+	} else {
+		// Binding first gives a precise error at once, such as "address
+		// already in use", where the server would only time out.
+		ln, err := net.Listen("tcp", listen)
+		if err != nil {
+			return nil, fmt.Errorf("cannot listen on %s: %w; pick another address with --listen", listen, err)
+		}
+		ln.Close()
 	}
 
 	s := &Server{storeDir: cfg.StoreDir}
@@ -81,7 +101,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
 		s.removeStore()
-		return nil, fmt.Errorf("embedded nats server did not start on %s within 10s; is the port in use? pick another with --listen", listen)
+		return nil, fmt.Errorf("embedded nats server did not start on %s within 10s", listen)
 	}
 	s.ns = ns
 	return s, nil

@@ -17,6 +17,7 @@ import (
 
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/plan"
+	"github.com/barrage-load/barrage/internal/threshold"
 )
 
 // Defaults of Config.
@@ -77,6 +78,8 @@ func Run(ctx context.Context, b *bus.Bus, cfg Config) (*Summary, error) {
 		present: make(map[string]bus.Presence),
 		slots:   make(map[string]*slot),
 		grants:  make(map[string]grantMemo),
+
+		thresholds: threshold.Groups(cfg.Plan),
 	}
 	return r.run(ctx)
 }
@@ -101,6 +104,9 @@ type runner struct {
 	lastTick    time.Time
 	history     []Point
 	interrupted bool // a signal stopped the run
+
+	thresholds []threshold.Group // the plan's threshold groups that set a limit
+	aborted    string            // the problem of a run stopped by a failed threshold, or empty
 
 	rebalance <-chan time.Time // fires when a rebalance is due
 	timeUp    <-chan time.Time // fires when the plan's duration has passed
@@ -191,11 +197,16 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 			r.renew(bg)
 		case now := <-publish.C:
 			r.publishLive(now)
+			r.checkThresholds(bg, now)
 		case <-r.timeUp:
 			r.timeUp = nil
 			r.beginStopping(bg, "duration")
 		case <-r.overdue:
-			return r.finish(bg, r.missingProblem("timed out waiting for final reports")), nil
+			problem := r.missingProblem("timed out waiting for final reports")
+			if r.aborted != "" {
+				problem = r.aborted + "; " + problem
+			}
+			return r.finish(bg, problem), nil
 		}
 
 		if r.record.State == bus.RunRunning && r.iterationsDone() {
@@ -203,7 +214,10 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 		}
 		if r.record.State == bus.RunStopping && r.allFinal() {
 			problem := ""
-			if r.interrupted {
+			switch {
+			case r.aborted != "":
+				problem = r.aborted
+			case r.interrupted:
 				problem = "stopped before the end by a signal"
 			}
 			return r.finish(bg, problem), nil

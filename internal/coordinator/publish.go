@@ -10,6 +10,7 @@ import (
 
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/stats"
+	"github.com/barrage-load/barrage/internal/threshold"
 )
 
 // reportBuffer is how many undecoded reports may wait for the run loop.
@@ -199,6 +200,8 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 		Complete:    problem == "",
 		Problem:     problem,
 	}
+	s.Thresholds = r.checkFinalThresholds(seconds)
+	s.ThresholdsPassed = len(threshold.Failed(s.Thresholds)) == 0
 	r.publishLive(ended)
 	s.History = r.history
 	r.publish("final", s)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/barrage-load/barrage/internal/histogram"
 	"github.com/barrage-load/barrage/internal/stats"
+	"github.com/barrage-load/barrage/internal/threshold"
 )
 
 // Latency holds percentiles, the mean and the maximum, in milliseconds.
@@ -49,11 +50,18 @@ type Summary struct {
 	// Lost counts workers that left without a final report; the requests
 	// they sent after their last report are missing from the totals.
 	Lost int `json:"workers_lost"`
-	// Complete is false when the run was stopped by a signal or some
-	// workers never sent their final report.
+	// Complete is false when the run was stopped by a signal or a failed
+	// threshold, or some workers never sent their final report.
 	Complete bool `json:"complete"`
 	// Problem says why the run is incomplete.
 	Problem string `json:"problem,omitempty"`
+	// Thresholds is the outcome of every limit the plan sets, those of the
+	// whole run first, then those of each task in plan order. It is empty
+	// when the plan sets none.
+	Thresholds []threshold.Result `json:"thresholds"`
+	// ThresholdsPassed is false when a threshold failed, and true when all
+	// passed or the plan sets none.
+	ThresholdsPassed bool `json:"thresholds_passed"`
 	// History is the fleet's statistics per report interval.
 	History []Point `json:"history"`
 }

@@ -12,9 +12,9 @@ import (
 // Keys allowed in each mapping of a plan, in the order the plan format
 // documents them.
 var (
-	planKeys    = []string{"name", "target", "users", "spawn_rate", "duration", "iterations", "max_rps", "timeout", "workers", "tasks"}
+	planKeys    = []string{"name", "target", "users", "spawn_rate", "duration", "iterations", "max_rps", "timeout", "workers", "thresholds", "tasks"}
 	workersKeys = []string{"min", "join_timeout"}
-	taskKeys    = []string{"name", "weight", "method", "url", "headers", "body"}
+	taskKeys    = []string{"name", "weight", "method", "url", "headers", "body", "thresholds"}
 )
 
 // target is the plan's base URL as far as tasks need it.
@@ -42,6 +42,9 @@ func (d *decoder) plan(m *yaml.Node) *Plan {
 	}
 	d.limits(m, f, p)
 	p.Workers = d.workers(f)
+	if e, ok := f["thresholds"]; ok {
+		p.Thresholds = d.thresholds(e.value, "thresholds")
+	}
 	p.Tasks = d.tasks(m, f, t)
 	return p
 }

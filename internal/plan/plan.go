@@ -73,6 +73,9 @@ type Plan struct {
 	Timeout time.Duration `json:"timeout" msgpack:"timeout"`
 	// Workers sets how many workers the coordinator waits for.
 	Workers Workers `json:"workers" msgpack:"workers"`
+	// Thresholds limit the statistics of the whole run, all tasks
+	// together. The zero value sets no limit.
+	Thresholds Thresholds `json:"thresholds" msgpack:"thresholds"`
 	// Tasks contains at least one task, and at least one of them has a
 	// weight above 0.
 	Tasks []Task `json:"tasks" msgpack:"tasks"`
@@ -107,6 +110,9 @@ type Task struct {
 	Headers map[string]string `json:"headers" msgpack:"headers"`
 	// Body is the request body, empty for none.
 	Body string `json:"body" msgpack:"body"`
+	// Thresholds limit the statistics of this task alone. The zero value
+	// sets no limit.
+	Thresholds Thresholds `json:"thresholds" msgpack:"thresholds"`
 }
 
 // Parse decodes a YAML plan, applies defaults and validates it. On failure

@@ -8,10 +8,11 @@ import (
 	"text/tabwriter"
 
 	"github.com/barrage-load/barrage/internal/coordinator"
+	"github.com/barrage-load/barrage/internal/threshold"
 )
 
 // WriteTable prints the summary as a table: one row per task, a total row,
-// then the grouped errors.
+// then the grouped errors and the outcome of each threshold.
 func WriteTable(w io.Writer, s *coordinator.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	writeTaskRows(tw, s.Tasks, coordinator.TaskSummary{
@@ -36,7 +37,27 @@ func WriteTable(w io.Writer, s *coordinator.Summary) error {
 			fmt.Fprintf(w, "  %8d  %s\n", e.Count, e.Message)
 		}
 	}
-	return nil
+	return writeThresholds(w, s.Thresholds)
+}
+
+// writeThresholds lists each threshold with pass or FAIL, its value and
+// its limit, and writes nothing when there are none.
+func writeThresholds(w io.Writer, results []threshold.Result) error {
+	if len(results) == 0 {
+		return nil
+	}
+	failed := len(threshold.Failed(results))
+	fmt.Fprintf(w, "\nthresholds: %d of %d failed\n", failed, len(results))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  result\tthreshold\tvalue\tlimit")
+	for _, r := range results {
+		outcome := "pass"
+		if !r.Passed {
+			outcome = "FAIL"
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", outcome, r.Name, r.ValueText(), r.LimitText())
+	}
+	return tw.Flush()
 }
 
 // writeTaskRows writes the header, one row per task and the total row to

@@ -70,11 +70,11 @@ func (p *participation) serve(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			p.stopShare()
+			p.stopShare(signalPatience)
 			return ctx.Err()
 		case <-renew.C:
 			if err := p.checkLeases(ctx); err != nil {
-				p.stopShare()
+				p.stopShare(abandonPatience)
 				return err
 			}
 		case entry := <-runs.Updates():
@@ -118,7 +118,7 @@ func (p *participation) onRun(ctx context.Context, entry jetstream.KeyValueEntry
 	}
 	if entry.Operation() != jetstream.KeyValuePut {
 		p.log.Error("the coordinator's lease on the run expired; stopping load")
-		p.stopShare()
+		p.stopShare(abandonPatience)
 		return true, ErrCoordinatorLost
 	}
 	run, err := decodeRun(entry.Value())
@@ -135,10 +135,15 @@ func (p *participation) onRun(ctx context.Context, entry jetstream.KeyValueEntry
 	case bus.RunRunning:
 		p.apply(ctx)
 	case bus.RunStopping:
-		p.stopShare()
+		p.stopShare(finalReportPatience)
 	case bus.RunDone:
-		p.stopShare()
-		p.log.Info("run done")
+		took := p.share != nil || len(p.finished) > 0
+		p.stopShare(finalReportPatience)
+		if took {
+			p.log.Info("run done")
+		} else {
+			p.log.Info("run done before this worker got a share")
+		}
 		return true, nil
 	}
 	return false, nil
@@ -153,7 +158,7 @@ func (p *participation) onShare(ctx context.Context, entry jetstream.KeyValueEnt
 	if entry.Operation() != jetstream.KeyValuePut {
 		if p.share != nil {
 			p.log.Info("the coordinator took the share back")
-			p.stopShare()
+			p.stopShare(finalReportPatience)
 		}
 		p.assigned = nil
 		return
@@ -181,7 +186,7 @@ func (p *participation) apply(ctx context.Context) {
 	if p.finished[a.Share.Index] {
 		return // a share runs once; later changes to it come too late
 	}
-	p.stopShare()
+	p.stopShare(finalReportPatience)
 	share, err := p.startShare(ctx, a)
 	if err != nil {
 		p.log.Error("could not start share", "share", a.Share.Index, "err", err)
@@ -191,12 +196,13 @@ func (p *participation) apply(ctx context.Context) {
 	p.setState(ctx, bus.WorkerRunning, a.Share.Index)
 }
 
-// stopShare stops the running share and waits for its final report.
-func (p *participation) stopShare() {
+// stopShare stops the running share and waits until its final report was
+// sent or patience ran out.
+func (p *participation) stopShare(patience time.Duration) {
 	if p.share == nil {
 		return
 	}
-	p.share.stop()
+	p.share.stop(patience)
 	<-p.share.done
 	p.finished[p.share.index] = true
 	p.share = nil

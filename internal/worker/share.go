@@ -19,19 +19,28 @@ const (
 	// finalReportPatience is how long a stopping share keeps trying to
 	// deliver its final report.
 	finalReportPatience = 2 * time.Minute
+	// signalPatience replaces it when a signal stops the worker, so that
+	// the process exits soon even when NATS is unreachable.
+	signalPatience = 15 * time.Second
+	// abandonPatience replaces it when the coordinator is gone and nobody
+	// would read the report: one attempt.
+	abandonPatience = 0
 )
 
 // shareRun is a share being run: its engine, claim and reporter.
 type shareRun struct {
-	p      *participation
-	log    *slog.Logger
-	engine *engine.Engine
-	claim  *bus.Lease
-	index  int
-	seq    uint64
-	start  time.Time
-	cancel context.CancelFunc // stops the engine
-	done   chan struct{}      // closed after the final report
+	p        *participation
+	runID    string
+	interval time.Duration // report interval
+	log      *slog.Logger
+	engine   *engine.Engine
+	claim    *bus.Lease
+	index    int
+	seq      uint64
+	start    time.Time
+	cancel   context.CancelFunc // stops the engine
+	done     chan struct{}      // closed after the final report
+	patience atomic.Int64       // how long to try delivering the final report
 
 	updates    chan bus.Assignment
 	claimValid atomic.Int64 // unix nanoseconds until which the claim holds
@@ -57,16 +66,19 @@ func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shar
 
 	engineCtx, cancel := context.WithCancel(context.Background())
 	s := &shareRun{
-		p:       p,
-		log:     p.log.With("share", a.Share.Index),
-		engine:  eng,
-		claim:   claim,
-		index:   a.Share.Index,
-		start:   time.Now(),
-		cancel:  cancel,
-		done:    make(chan struct{}),
-		updates: make(chan bus.Assignment, 1),
+		p:        p,
+		runID:    p.run.ID,
+		interval: p.run.ReportInterval,
+		log:      p.log.With("share", a.Share.Index),
+		engine:   eng,
+		claim:    claim,
+		index:    a.Share.Index,
+		start:    time.Now(),
+		cancel:   cancel,
+		done:     make(chan struct{}),
+		updates:  make(chan bus.Assignment, 1),
 	}
+	s.patience.Store(int64(finalReportPatience))
 	s.claimValid.Store(claimed.Add(claim.TTL()).UnixNano())
 	s.runValid.Store(p.runSeen.Add(p.run.Lease).UnixNano())
 	s.refreshValidity()
@@ -76,8 +88,12 @@ func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shar
 	return s, nil
 }
 
-// stop ends the share's users; done closes once the final report is sent.
-func (s *shareRun) stop() { s.cancel() }
+// stop ends the share's users; done closes once the final report was sent
+// or patience ran out.
+func (s *shareRun) stop(patience time.Duration) {
+	s.patience.Store(int64(patience))
+	s.cancel()
+}
 
 // update moves the running share to a new assignment of the same index.
 func (s *shareRun) update(a bus.Assignment) {
@@ -106,7 +122,7 @@ func (s *shareRun) run(ctx context.Context) {
 	finished := make(chan error, 1)
 	go func() { finished <- s.engine.Run(ctx) }()
 
-	interval := s.p.run.ReportInterval
+	interval := s.interval
 	report := newTicker(interval)
 	defer report.Stop()
 	renew := newTicker(renewEvery(s.claim.TTL()))
@@ -135,7 +151,7 @@ loop:
 		}
 	}
 
-	s.report(true, finalReportPatience)
+	s.report(true, 0)
 	release, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	if err := s.claim.Release(release); err != nil {
@@ -147,11 +163,12 @@ loop:
 // report sends the statistics gathered since the previous report. Delivery
 // is retried with the same sequence number and message id until it succeeds
 // or patience runs out, so a report is never counted twice nor merged into
-// the next one.
+// the next one. A final report's patience is the share's, which stop may
+// shorten while the report is being retried.
 func (s *shareRun) report(final bool, patience time.Duration) {
 	s.seq++
 	r := &bus.Report{
-		Run:     s.p.run.ID,
+		Run:     s.runID,
 		Worker:  s.p.worker.id,
 		Seq:     s.seq,
 		Share:   s.index,
@@ -168,7 +185,7 @@ func (s *shareRun) report(final bool, patience time.Duration) {
 	}
 	subject := bus.ReportSubject(r.Run, r.Worker)
 	msgID := fmt.Sprintf("%s.%s.%d", r.Run, r.Worker, r.Seq)
-	deadline := time.Now().Add(patience)
+	begin := time.Now()
 	for attempt := 1; ; attempt++ {
 		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 		_, err := s.p.worker.bus.JS.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
@@ -176,7 +193,10 @@ func (s *shareRun) report(final bool, patience time.Duration) {
 		if err == nil {
 			return
 		}
-		if time.Now().After(deadline) {
+		if final {
+			patience = time.Duration(s.patience.Load())
+		}
+		if time.Since(begin) >= patience {
 			s.log.Error("report lost: could not publish it", "seq", r.Seq, "final", final, "attempts", attempt, "err", err)
 			return
 		}
