@@ -41,7 +41,11 @@ func loadPlan(c *cli.Context) (*plan.Plan, error) {
 		for _, line := range problemLines(path, problems) {
 			fmt.Fprintln(c.App.ErrWriter, line)
 		}
-		return nil, cli.Exit(fmt.Sprintf("%s: invalid plan: %d problems; fix them and run validate again", path, len(problems)), exitInvalid)
+		count := fmt.Sprintf("%d problems", len(problems))
+		if len(problems) == 1 {
+			count = "1 problem"
+		}
+		return nil, cli.Exit(fmt.Sprintf("%s: invalid plan: %s; fix them and run validate again", path, count), exitInvalid)
 	}
 	return nil, cli.Exit(err.Error(), exitInvalid)
 }

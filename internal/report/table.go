@@ -23,9 +23,9 @@ func WriteTable(w io.Writer, s *coordinator.Summary) error {
 		return err
 	}
 
-	fmt.Fprintf(w, "\nrun %s: %d workers, %.1f s, %.2f%% failed", s.Run, s.Workers, s.DurationS, 100*s.FailureRate)
+	fmt.Fprintf(w, "\nrun %s: %s, %.1f s, %.2f%% failed", s.Run, plural(s.Workers, "worker"), s.DurationS, 100*s.FailureRate)
 	if s.Lost > 0 {
-		fmt.Fprintf(w, ", %d workers lost", s.Lost)
+		fmt.Fprintf(w, ", %s lost", plural(s.Lost, "worker"))
 	}
 	if !s.Complete {
 		fmt.Fprintf(w, ", incomplete: %s", s.Problem)
@@ -73,4 +73,12 @@ func writeTaskRows(tw *tabwriter.Writer, tasks []coordinator.TaskSummary, total 
 		row(t)
 	}
 	row(total)
+}
+
+// plural returns "1 worker" or "3 workers".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
