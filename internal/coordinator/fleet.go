@@ -42,6 +42,7 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 		s.gone = true
 		if w := r.agg.workers[id]; w != nil {
 			w.users = 0
+			w.gone = true
 		}
 		if r.agg.finals[s.index] {
 			r.log.Info("worker left", "worker_id", id, "share", s.index)

@@ -132,7 +132,7 @@ func (r *runner) workerViews(now time.Time) []WorkerView {
 		}
 		if w := r.agg.workers[id]; w != nil {
 			v.Users = w.users
-			v.LastReportAgeS = now.Sub(w.lastReport).Seconds()
+			v.LastReportAgeS = max(0, now.Sub(w.lastReport).Seconds())
 		}
 		views = append(views, v)
 	}

@@ -95,10 +95,6 @@ func (p *participation) serve(ctx context.Context) error {
 // still renews the run. It returns the error Run ends with when either
 // lease is gone.
 func (p *participation) checkLeases(ctx context.Context) error {
-	if since := time.Since(p.runSeen); since > p.run.Lease {
-		p.log.Error("the coordinator has not renewed the run for longer than its lease; stopping load", "since", since.Round(time.Millisecond))
-		return ErrCoordinatorLost
-	}
 	err := p.lease.Set(ctx, mustJSON(p.presence))
 	if errors.Is(err, bus.ErrLeaseLost) {
 		p.log.Error("this worker's lease expired and its share was moved; stopping load")
@@ -106,6 +102,18 @@ func (p *participation) checkLeases(ctx context.Context) error {
 	}
 	if err != nil {
 		p.log.Warn("could not renew presence", "err", err)
+	}
+
+	if since := time.Since(p.runSeen); since > p.run.Lease {
+		// The watcher may only be behind, after a pause of this process:
+		// the record still exists only if the coordinator renewed it.
+		entry, err := p.worker.bus.KV.Get(ctx, bus.RunKey(p.run.ID))
+		if err == nil && entry.Operation() == jetstream.KeyValuePut {
+			p.runSeen = time.Now()
+			return nil
+		}
+		p.log.Error("the coordinator has not renewed the run for longer than its lease; stopping load", "since", since.Round(time.Millisecond))
+		return ErrCoordinatorLost
 	}
 	return nil
 }
@@ -135,7 +143,11 @@ func (p *participation) onRun(ctx context.Context, entry jetstream.KeyValueEntry
 	case bus.RunRunning:
 		p.apply(ctx)
 	case bus.RunStopping:
-		p.stopShare(finalReportPatience)
+		// The share finishes on its own; the loop keeps renewing the
+		// presence meanwhile, however long the last requests take.
+		if p.share != nil {
+			p.share.stop(finalReportPatience)
+		}
 	case bus.RunDone:
 		took := p.share != nil || len(p.finished) > 0
 		p.stopShare(finalReportPatience)
