@@ -11,7 +11,7 @@ import (
 	"github.com/barrage-load/barrage/internal/stats"
 )
 
-// RunState is where a run is in its life.
+// RunState is the stage of a run's life.
 type RunState string
 
 // The states of a run, in order.
@@ -51,7 +51,7 @@ type Assignment struct {
 	Duration time.Duration `json:"duration,omitempty"`
 }
 
-// GrantRequest asks the coordinator for iterations. A worker repeats a
+// GrantRequest is a worker's request for iterations. A worker repeats a
 // request that got no reply with the same Seq, and gets the same grant.
 type GrantRequest struct {
 	Worker string `json:"worker"`
@@ -63,7 +63,7 @@ type GrantReply struct {
 	Iterations int64 `json:"iterations"`
 }
 
-// WorkerState is what a worker is doing in a run.
+// WorkerState is the stage of a worker in a run.
 type WorkerState string
 
 // The states of a worker.
@@ -82,8 +82,8 @@ type Presence struct {
 	Share int         `json:"share"` // -1 when the worker holds none
 }
 
-// Report is what a worker sends every report interval: the statistics of
-// the interval since its previous report. Seq starts at 1 and grows by one,
+// Report is a worker's message of every report interval: the statistics
+// of the interval since its previous report. Seq starts at 1 and grows by one,
 // so the coordinator counts a report delivered twice only once.
 type Report struct {
 	Run     string        `msgpack:"run"`

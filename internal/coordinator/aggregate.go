@@ -21,7 +21,7 @@ type aggregate struct {
 	dropped   uint64       // reports rejected as foreign, duplicate or invalid
 }
 
-// workerStats is what the coordinator knows of one worker from its reports.
+// workerStats is the coordinator's record of one worker, from its reports.
 type workerStats struct {
 	id         string
 	users      int
@@ -79,7 +79,7 @@ func (a *aggregate) add(r *bus.Report, now time.Time) bool {
 	}
 	w.lastReport = now
 	if r.Seq > w.latest && !w.final && !w.gone {
-		// Reports may arrive out of order: the newest one tells the users.
+		// Reports may arrive out of order, so the newest one sets the users.
 		w.latest = r.Seq
 		w.users = r.Users
 		w.share = r.Share

@@ -114,7 +114,7 @@ type runner struct {
 }
 
 func (r *runner) run(ctx context.Context) (*Summary, error) {
-	// Background contexts keep NATS calls working while ctx asks for a stop.
+	// Background contexts keep NATS calls working after ctx requested a stop.
 	bg, cancel := context.WithCancel(context.Background())
 	defer cancel()
 
@@ -238,7 +238,7 @@ func (r *runner) begin(ctx context.Context) {
 	r.log.Info("run started", "workers", len(r.present), "users", r.cfg.Plan.Users)
 }
 
-// beginStopping tells the workers to stop and waits for their final
+// beginStopping sets the run stopping so that workers stop, and waits for their final
 // reports, up to a request timeout and a few report intervals.
 func (r *runner) beginStopping(ctx context.Context, reason string) {
 	if r.record.State != bus.RunRunning {

@@ -161,8 +161,8 @@ func (r *runner) liveSlots() []*slot {
 	return live
 }
 
-// currentUsers returns how many users a worker runs, as its last report
-// says, or as its share says when it has not reported yet.
+// currentUsers returns how many users a worker runs, from its last report,
+// or from its share when it has not reported yet.
 func (r *runner) currentUsers(s *slot) int {
 	if w := r.agg.workers[s.worker]; w != nil && !w.final {
 		return w.users

@@ -8,8 +8,8 @@ import (
 	"github.com/barrage-load/barrage/internal/bus"
 )
 
-// onGrant answers a worker's request for iterations. A request repeated
-// with the same sequence number gets the same answer, so a lost reply
+// onGrant replies to a worker's request for iterations. A request repeated
+// with the same sequence number gets the same reply, so a lost reply
 // neither loses iterations nor grants them twice.
 func (r *runner) onGrant(msg *nats.Msg) {
 	var req bus.GrantRequest
@@ -20,7 +20,7 @@ func (r *runner) onGrant(msg *nats.Msg) {
 	memo, seen := r.grants[req.Worker]
 	switch {
 	case seen && req.Seq == memo.seq:
-		// The reply was lost: answer the same.
+		// The reply was lost, so send the same one again.
 	case seen && req.Seq < memo.seq:
 		r.log.Warn("ignoring stale request for iterations", "worker_id", req.Worker, "seq", req.Seq)
 		return
@@ -35,6 +35,6 @@ func (r *runner) onGrant(msg *nats.Msg) {
 		r.grants[req.Worker] = memo
 	}
 	if err := msg.Respond(mustJSON(bus.GrantReply{Iterations: memo.iterations})); err != nil {
-		r.log.Warn("could not answer a request for iterations", "worker_id", req.Worker, "err", err)
+		r.log.Warn("could not reply to a request for iterations", "worker_id", req.Worker, "err", err)
 	}
 }

@@ -53,7 +53,7 @@ type Summary struct {
 	// Complete is false when the run was stopped by a signal or a failed
 	// threshold, or some workers never sent their final report.
 	Complete bool `json:"complete"`
-	// Problem says why the run is incomplete.
+	// Problem is the reason the run is incomplete.
 	Problem string `json:"problem,omitempty"`
 	// Thresholds is the outcome of every limit the plan sets, those of the
 	// whole run first, then those of each task in plan order. It is empty
@@ -112,8 +112,8 @@ type Interval struct {
 	LatencyMS   Latency `json:"latency_ms"`
 }
 
-// Snapshot is what Config.OnLive receives every report interval: the live
-// summary, each task's totals since the start, and each task's figures
+// Snapshot is the argument of Config.OnLive every report interval: the
+// live summary, each task's totals since the start, and each task's figures
 // over the last interval.
 type Snapshot struct {
 	Live          Live
@@ -135,7 +135,7 @@ type LiveWorkers struct {
 	Workers []WorkerView `json:"workers"`
 }
 
-// WorkerView is one worker as the coordinator sees it.
+// WorkerView is the coordinator's view of one worker.
 type WorkerView struct {
 	ID    string `json:"id"`
 	Users int    `json:"users"`

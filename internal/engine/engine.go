@@ -25,7 +25,7 @@ var ErrExpired = errors.New("share expired: its lease was not renewed in time")
 // Budget hands out iterations to an engine whose fleet shares one count.
 type Budget interface {
 	// Grant returns how many more iterations the engine may start, 0 when
-	// the fleet's iterations are used up. It blocks until it has an answer
+	// the fleet's iterations are used up. It blocks until the grant arrives
 	// or ctx is done, when it returns ctx's error.
 	Grant(ctx context.Context) (int64, error)
 }
@@ -48,7 +48,7 @@ type Engine struct {
 	limited   bool         // iterations are limited
 	budget    Budget       // source of iterations; nil means share.Iterations only
 	remaining atomic.Int64 // iterations granted and not yet started
-	refillMu  sync.Mutex   // one user at a time asks the budget
+	refillMu  sync.Mutex   // one user at a time requests a grant
 	exhausted atomic.Bool  // the budget has no more iterations
 
 	seq        atomic.Int64 // value of the last ${seq} in a URL
@@ -58,7 +58,8 @@ type Engine struct {
 	expired    atomic.Bool
 }
 
-// Options adjusts how a share runs. The zero value runs it as the plan says.
+// Options adjusts how a share runs. The zero value runs it as the plan
+// sets it.
 type Options struct {
 	// Duration overrides the plan's duration, for a share that joins a run
 	// already in progress. Zero means the plan's duration.
@@ -233,7 +234,7 @@ func (e *Engine) takeIteration(ctx context.Context) bool {
 	}
 }
 
-// refill asks the budget for more iterations and reports whether some are
+// refill requests more iterations from the budget and reports whether some are
 // available.
 func (e *Engine) refill(ctx context.Context) bool {
 	if e.budget == nil {

@@ -6,7 +6,7 @@ import (
 )
 
 // pacer spaces requests evenly at a rate without bursts: each request
-// reserves the next free slot, and a slot that passed while nobody was
+// reserves the next free slot, and a slot that passed while no user was
 // ready is lost rather than made up later. The zero value does not limit.
 type pacer struct {
 	interval atomic.Int64 // nanoseconds between slots; 0 means no limit

@@ -12,7 +12,7 @@ import (
 // grantTimeout bounds one request for iterations.
 const grantTimeout = 2 * time.Second
 
-// grantClient asks the coordinator for iterations of a run with a
+// grantClient requests iterations from the coordinator of a run with a
 // fleet-wide iteration count. Only the engine's refill calls it, one call
 // at a time.
 type grantClient struct {

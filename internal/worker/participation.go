@@ -16,7 +16,7 @@ import (
 
 // ErrCoordinatorLost is returned by Run when the coordinator's lease on the
 // run expired or its record stopped being renewed: the worker stopped its
-// load because nobody collects it.
+// load because no coordinator collects it.
 var ErrCoordinatorLost = errors.New("coordinator lost: its lease on the run expired")
 
 // ErrPresenceLost is returned by Run when the worker's own lease expired,

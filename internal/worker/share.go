@@ -22,8 +22,8 @@ const (
 	// signalPatience replaces it when a signal stops the worker, so that
 	// the process exits soon even when NATS is unreachable.
 	signalPatience = 15 * time.Second
-	// abandonPatience replaces it when the coordinator is gone and nobody
-	// would read the report: one attempt.
+	// abandonPatience replaces it when the coordinator is gone and no
+	// one would read the report, so there is one attempt.
 	abandonPatience = 0
 )
 
