@@ -20,8 +20,10 @@ type slot struct {
 	worker  string
 	share   plan.Share // as last written
 	written bool
-	gone    bool  // the worker's presence is gone
-	granted int64 // iterations granted to the worker
+	// writtenAt is when the share was first written.
+	writtenAt time.Time
+	gone      bool  // the worker's presence is gone
+	granted   int64 // iterations granted to the worker
 }
 
 func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
@@ -131,6 +133,9 @@ func (r *runner) rebalanceShares(ctx context.Context) {
 			r.scheduleRebalance()
 			continue
 		}
+		if !s.written {
+			s.writtenAt = time.Now()
+		}
 		s.share, s.written = share, true
 	}
 	r.log.Info("shares assigned", "workers", len(live), "users", r.cfg.Plan.Users)
@@ -161,8 +166,9 @@ func (r *runner) liveSlots() []*slot {
 	return live
 }
 
-// currentUsers returns how many users a worker runs, from its last report,
-// or from its share when it has not reported yet.
+// currentUsers returns how many users a worker runs, from its last report.
+// A worker that has not reported yet started from none, so its count is
+// estimated from its spawn rate and the time since its share was written.
 func (r *runner) currentUsers(s *slot) int {
 	if w := r.agg.workers[s.worker]; w != nil && !w.final {
 		return w.users
@@ -170,7 +176,8 @@ func (r *runner) currentUsers(s *slot) int {
 	if !s.written {
 		return 0
 	}
-	return s.share.Users
+	ramped := 1 + int(s.share.SpawnRate*time.Since(s.writtenAt).Seconds())
+	return min(s.share.Users, ramped)
 }
 
 // liveWorkers returns how many workers are present with a share of users.
