@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,7 +111,7 @@ tasks:
 `, target.URL))
 	out := filepath.Join(t.TempDir(), "summary.json")
 
-	views := recordStats(t, server.URL(), "stats."+run+".workers")
+	views := recordSubject(t, server.URL(), "stats."+run+".workers")
 	first := startWorkers(t, worker, server.URL(), run, 1)[0]
 	coord := startCoordinator(t, coordinator, server.URL(), run, plan, out)
 
@@ -183,8 +182,8 @@ tasks:
 	out := filepath.Join(t.TempDir(), "summary.json")
 
 	samples := sampleTotal(t, target)
-	views := recordStats(t, server.URL(), "stats."+run+".workers")
-	summaries := recordStats(t, server.URL(), "stats."+run+".summary")
+	views := recordSubject(t, server.URL(), "stats."+run+".workers")
+	summaries := recordSubject(t, server.URL(), "stats."+run+".summary")
 	workers := startWorkers(t, worker, server.URL(), run, 3)
 	coord := startCoordinator(t, coordinator, server.URL(), run, plan, out)
 
@@ -290,8 +289,8 @@ tasks:
 `, target.URL))
 	out := filepath.Join(t.TempDir(), "summary.json")
 
-	views := recordStats(t, server.URL(), "stats."+run+".workers")
-	summaries := recordStats(t, server.URL(), "stats."+run+".summary")
+	views := recordSubject(t, server.URL(), "stats."+run+".workers")
+	summaries := recordSubject(t, server.URL(), "stats."+run+".summary")
 	workers := startWorkers(t, worker, server.URL(), run, 2)
 	coord := startCoordinator(t, coordinator, server.URL(), run, plan, out)
 
@@ -438,7 +437,7 @@ func TestRunsStayIsolated(t *testing.T) {
 	runs := []string{"isolated-a", "isolated-b"}
 	targets := make([]*testutil.Target, len(runs))
 	outs := make([]string, len(runs))
-	views := make([]*statsRecorder, len(runs))
+	views := make([]*subjectRecorder, len(runs))
 	coords := make([]*testutil.Process, len(runs))
 	var workers []*testutil.Process
 	for i, run := range runs {
@@ -457,7 +456,7 @@ tasks:
     url: /
 `, run, targets[i].URL))
 		outs[i] = filepath.Join(t.TempDir(), "summary.json")
-		views[i] = recordStats(t, server.URL(), "stats."+run+".workers")
+		views[i] = recordSubject(t, server.URL(), "stats."+run+".workers")
 		workers = append(workers, startWorkers(t, worker, server.URL(), run, 2)...)
 		coords[i] = startCoordinator(t, coordinator, server.URL(), run, plan, outs[i])
 	}
@@ -531,7 +530,7 @@ tasks:
 	}
 	outFirst := filepath.Join(t.TempDir(), "first.json")
 	outSecond := filepath.Join(t.TempDir(), "second.json")
-	secondViews := recordStats(t, server.URL(), "stats."+second+".workers")
+	secondViews := recordSubject(t, server.URL(), "stats."+second+".workers")
 
 	free := testutil.StartProcess(t, worker, "--nats", server.URL(), "--id", unbound, "--connect-timeout", "10s")
 	firstWorkers := startWorkers(t, worker, server.URL(), first, 1)
@@ -666,7 +665,7 @@ tasks:
 
 // waitWorkersRunning waits until a stats.<run>.workers message shows n
 // workers that run users each and have reported.
-func waitWorkersRunning(t *testing.T, views *statsRecorder, coord *testutil.Process, n, users int) {
+func waitWorkersRunning(t *testing.T, views *subjectRecorder, coord *testutil.Process, n, users int) {
 	t.Helper()
 	testutil.Eventually(t, exitTimeout, func() bool {
 		if coord.Exited() {
@@ -705,55 +704,6 @@ func decodeLive(t *testing.T, msg *nats.Msg) liveSummary {
 		t.Fatalf("%s carries invalid JSON: %v\n%s", msg.Subject, err, msg.Data)
 	}
 	return live
-}
-
-// statsRecorder keeps every message of one subject with the time it
-// arrived. Its methods are safe for concurrent use.
-type statsRecorder struct {
-	mu   sync.Mutex
-	msgs []receivedMsg
-}
-
-type receivedMsg struct {
-	at  time.Time
-	msg *nats.Msg
-}
-
-// recordStats subscribes to subject on its own connection, which closes
-// when the test ends.
-func recordStats(t *testing.T, url, subject string) *statsRecorder {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatalf("connect to nats: %v", err)
-	}
-	t.Cleanup(nc.Close)
-	r := &statsRecorder{}
-	_, err = nc.Subscribe(subject, func(msg *nats.Msg) {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		r.msgs = append(r.msgs, receivedMsg{at: time.Now(), msg: msg})
-	})
-	if err != nil {
-		t.Fatalf("subscribe to %s: %v", subject, err)
-	}
-	if err := nc.Flush(); err != nil {
-		t.Fatalf("flush subscription: %v", err)
-	}
-	return r
-}
-
-// since returns the messages that arrived at or after from, oldest first.
-func (r *statsRecorder) since(from time.Time) []receivedMsg {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []receivedMsg
-	for _, m := range r.msgs {
-		if !m.at.Before(from) {
-			out = append(out, m)
-		}
-	}
-	return out
 }
 
 // syncSubscription is a subscription whose messages are read after the
@@ -884,30 +834,12 @@ func connectBus(ctx context.Context, t testing.TB, url, name string) *bus.Bus {
 	return b
 }
 
-// logBuffer is log output kept in memory. It is safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // bufferLogger returns a logger at level whose output is kept in memory
 // and logged if the test fails. In-process workers and coordinators log
 // there rather than to the test log, which they could outlive.
-func bufferLogger(t testing.TB, level slog.Level) (*logBuffer, *slog.Logger) {
+func bufferLogger(t testing.TB, level slog.Level) (*testutil.Buffer, *slog.Logger) {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &testutil.Buffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("log of in-process components:\n%s", logs.String())

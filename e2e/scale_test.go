@@ -56,7 +56,7 @@ tasks:
 
 	coordBus := connectBus(ctx, t, server.URL(), "scale-coordinator")
 	claims := watchClaims(ctx, t, connectBus(ctx, t, server.URL(), "scale-claims"), run)
-	views := recordStats(t, server.URL(), "stats."+run+".workers")
+	views := recordSubject(t, server.URL(), "stats."+run+".workers")
 
 	type result struct {
 		summary *coordinator.Summary
@@ -147,7 +147,7 @@ tasks:
 // in state running with users, and returns that message's workers and the
 // time it arrived. After a minute, or once ended returns true, it fails the
 // test with the worker states of the last message.
-func waitAllRunning(t *testing.T, views *statsRecorder, n int, ended func() bool) ([]workerView, time.Time) {
+func waitAllRunning(t *testing.T, views *subjectRecorder, n int, ended func() bool) ([]workerView, time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(time.Minute)
 	var checked time.Time

@@ -28,8 +28,8 @@ const (
 type Process struct {
 	name   string
 	cmd    *exec.Cmd
-	stdout lockedBuffer
-	stderr lockedBuffer
+	stdout Buffer
+	stderr Buffer
 	done   chan struct{} // closed once the process exited
 	err    error         // result of cmd.Wait, set before done closes
 }
@@ -138,20 +138,20 @@ func cleanEnv() []string {
 	return env
 }
 
-// lockedBuffer is a bytes.Buffer that one goroutine may write while others
-// read it.
-type lockedBuffer struct {
+// Buffer is a bytes.Buffer that one goroutine may write while others read
+// it, such as the output of a process or a logger.
+type Buffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(data []byte) (int, error) {
+func (b *Buffer) Write(data []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(data)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *Buffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
