@@ -102,7 +102,7 @@ func (d *decoder) target(f map[string]entry) target {
 // duration, iterations, max_rps and timeout.
 func (d *decoder) limits(m *yaml.Node, f map[string]entry, p *Plan) {
 	if e, ok := f["users"]; ok {
-		n, _ := d.count(e.value, "users", 1, math.MaxInt, "100")
+		n, _ := d.count(e.value, "users", 1, MaxUsers, "100")
 		p.Users = int(n)
 	} else {
 		d.addf(m, "users", "missing key users; set the number of concurrent virtual users, for example users: 100")

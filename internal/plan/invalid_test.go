@@ -39,7 +39,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "users too large for an integer",
 			yaml: "users: 99999999999999999999\nduration: 1m\n" + homeTask,
-			want: []wantProblem{{1, "users", "users must be at most 9223372036854775807"}},
+			want: []wantProblem{{1, "users", "users must be at most 10000000"}},
 		},
 		{
 			name: "users without a value",
@@ -176,6 +176,16 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			name: "method with a space",
 			yaml: "users: 1\nduration: 1m\n" + homeTask + "    method: GE T\n",
 			want: []wantProblem{{6, "tasks[0].method", `invalid value "GE T": method must be an HTTP method such as GET or POST`}},
+		},
+		{
+			name: "method CONNECT",
+			yaml: "users: 1\nduration: 1m\n" + homeTask + "    method: connect\n",
+			want: []wantProblem{{6, "tasks[0].method", "CONNECT opens a tunnel"}},
+		},
+		{
+			name: "users over the limit",
+			yaml: "users: 99999999999\nduration: 1m\n" + homeTask,
+			want: []wantProblem{{1, "users", "users must be at most 10000000"}},
 		},
 		{
 			name: "header name with a space",

@@ -36,6 +36,10 @@ const (
 	MaxInputSize = 1 << 20
 	// MaxTasks is the maximum number of tasks in a plan.
 	MaxTasks = 1000
+	// MaxUsers is the maximum number of users of a plan, fleet-wide. Every
+	// worker sizes its connection pools for the plan's users, so a number
+	// far beyond what a fleet can run is more likely a typo.
+	MaxUsers = 10_000_000
 	// MaxHeaders is the maximum number of headers in one task.
 	MaxHeaders = 100
 	// MaxBodySize is the maximum size of one task's body in bytes.

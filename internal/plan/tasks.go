@@ -135,6 +135,10 @@ func (d *decoder) method(v *yaml.Node, key string) string {
 		d.addf(v, key, "%s: %s, made of letters, digits and !#$%%&'*+-.^_`|~ only", invalid(v), rule)
 		return ""
 	}
+	if strings.EqualFold(s, "CONNECT") {
+		d.addf(v, key, "%s: CONNECT opens a tunnel and sends no request of its own; use GET, POST or another method", invalid(v))
+		return ""
+	}
 	return strings.ToUpper(s)
 }
 
