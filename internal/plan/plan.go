@@ -222,6 +222,10 @@ func addSyntaxError(err error, ps *problems) {
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		_, msg, _ = strings.Cut(msg, ": ")
 	}
+	if strings.Contains(msg, "found character that cannot start any token") {
+		// The usual cause is a tab, which YAML does not allow in indentation.
+		msg += " (YAML indents with spaces: replace any tab on this line with spaces)"
+	}
 	ps.list = append(ps.list, Problem{
 		Line:    line,
 		Message: "invalid YAML: " + msg,
