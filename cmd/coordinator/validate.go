@@ -45,7 +45,7 @@ func loadPlan(c *cli.Context) (*plan.Plan, error) {
 		if len(problems) == 1 {
 			count = "1 problem"
 		}
-		return nil, cli.Exit(fmt.Sprintf("%s: invalid plan: %s; fix them and run validate again", path, count), exitInvalid)
+		return nil, cli.Exit(fmt.Sprintf("%s: invalid plan: %s; fix and run validate again", path, count), exitInvalid)
 	}
 	return nil, cli.Exit(err.Error(), exitInvalid)
 }
@@ -56,8 +56,11 @@ func problemLines(path string, problems plan.Errors) []string {
 	lines := make([]string, len(problems))
 	for i, p := range problems {
 		pos := path
-		if p.Line > 0 {
+		switch {
+		case p.Line > 0 && p.Column > 0:
 			pos = fmt.Sprintf("%s:%d:%d", path, p.Line, p.Column)
+		case p.Line > 0:
+			pos = fmt.Sprintf("%s:%d", path, p.Line)
 		}
 		key := ""
 		if p.Key != "" {
