@@ -116,6 +116,9 @@ func start(c *cli.Context) error {
 	}
 	if url == "" {
 		srv, err := bus.StartServer(bus.ServerConfig{Listen: c.String("listen")})
+		if errors.Is(err, bus.ErrListen) {
+			return cli.Exit(err.Error(), exitInvalid)
+		}
 		if err != nil {
 			return cli.Exit(err.Error(), exitFailed)
 		}
@@ -328,9 +331,14 @@ func checkWritable(flag, path string) error {
 		}
 		return f.Close()
 	}
-	f, err := os.CreateTemp(filepath.Dir(path), ".barrage-check-")
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".barrage-check-")
 	if err != nil {
-		return fmt.Errorf("cannot write --%s %s: %v", flag, path, err)
+		var pathErr *os.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err
+		}
+		return fmt.Errorf("cannot write --%s %s: directory %s: %v", flag, path, dir, err)
 	}
 	f.Close()
 	return os.Remove(f.Name())

@@ -30,7 +30,8 @@ func main() {
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to keep trying to reach NATS at start"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 		},
-		Action: run,
+		Action:          run,
+		HideHelpCommand: true,
 	}
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
@@ -43,6 +44,9 @@ func main() {
 }
 
 func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit(fmt.Sprintf("unexpected argument %q: worker takes only flags (worker --help)", c.Args().First()), 2)
+	}
 	log, err := logging.New(os.Stderr, c.String("log-level"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)

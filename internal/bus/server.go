@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,6 +34,10 @@ type ServerConfig struct {
 	// StoreDir keeps JetStream data; empty means a temporary directory.
 	StoreDir string
 }
+
+// ErrListen is returned by StartServer when the address cannot be bound,
+// for example because another process uses the port.
+var ErrListen = errors.New("cannot listen on")
 
 // ParseListen checks a HOST:PORT listen address.
 func ParseListen(listen string) error {
@@ -68,7 +73,7 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		// already in use", where the server would only time out.
 		ln, err := net.Listen("tcp", listen)
 		if err != nil {
-			return nil, fmt.Errorf("cannot listen on %s: %w; pick another address with --listen", listen, err)
+			return nil, fmt.Errorf("%w %s: %w; pick another address with --listen", ErrListen, listen, err)
 		}
 		ln.Close()
 	}

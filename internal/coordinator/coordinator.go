@@ -157,7 +157,10 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 }
 
 func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*Summary, error) {
-	publish := time.NewTicker(r.cfg.ReportInterval)
+	// Workers report every interval from when they start, at about the
+	// moments the run started. Publishing half an interval later lets each
+	// publication include the reports of the interval just ended.
+	publish := time.NewTimer(r.cfg.ReportInterval / 2)
 	defer publish.Stop()
 	renew := time.NewTicker(r.cfg.Lease / 3)
 	defer renew.Stop()
@@ -185,6 +188,7 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 			r.onPresence(entry)
 			if r.record.State == bus.RunWaiting && len(r.present) >= r.cfg.Plan.Workers.Min {
 				r.begin(bg)
+				publish.Reset(r.cfg.ReportInterval / 2)
 			}
 		case <-r.rebalance:
 			r.rebalance = nil
@@ -197,6 +201,7 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 			r.renew(bg)
 		case now := <-publish.C:
 			r.publishLive(now)
+			publish.Reset(r.cfg.ReportInterval - time.Since(now))
 			r.checkThresholds(bg, now)
 		case <-r.timeUp:
 			r.timeUp = nil

@@ -178,6 +178,16 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			want: []wantProblem{{6, "tasks[0].method", `invalid value "GE T": method must be an HTTP method such as GET or POST`}},
 		},
 		{
+			name: "unknown URL variable",
+			yaml: "target: http://127.0.0.1:8080\nusers: 1\nduration: 1m\ntasks:\n  - name: a\n    url: /x/${id}\n",
+			want: []wantProblem{{6, "tasks[0].url", "unknown variable ${id}"}},
+		},
+		{
+			name: "unclosed URL variable",
+			yaml: "target: http://127.0.0.1:8080\nusers: 1\nduration: 1m\ntasks:\n  - name: a\n    url: /x/${seq\n",
+			want: []wantProblem{{6, "tasks[0].url", "has no closing"}},
+		},
+		{
 			name: "method CONNECT",
 			yaml: "users: 1\nduration: 1m\n" + homeTask + "    method: connect\n",
 			want: []wantProblem{{6, "tasks[0].method", "CONNECT opens a tunnel"}},

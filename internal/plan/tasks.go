@@ -190,8 +190,8 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 	case u.Host == "":
 		d.addf(v, key, "%s: url has no host; write it as http://host:port/path", invalid(v))
 	default:
-		if bad := unknownVariable(s); bad != "" {
-			d.addf(v, key, "%s: unknown variable ${%s}; use ${seq}, ${user} or ${random}", invalid(v), bad)
+		if problem := checkVariables(s); problem != "" {
+			d.addf(v, key, "%s: %s", invalid(v), problem)
 			return ""
 		}
 		// The URL is kept as written, so that ${name} variables stay
@@ -206,9 +206,9 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 // its worker, and a random number.
 var URLVariables = []string{"seq", "user", "random"}
 
-// unknownVariable returns the first ${name} in s whose name is not one of
-// URLVariables, or "".
-func unknownVariable(s string) string {
+// checkVariables returns a problem with the first ${name} in s that is
+// not closed or whose name is not one of URLVariables, or "".
+func checkVariables(s string) string {
 	for {
 		start := strings.Index(s, "${")
 		if start < 0 {
@@ -216,11 +216,11 @@ func unknownVariable(s string) string {
 		}
 		end := strings.IndexByte(s[start:], '}')
 		if end < 0 {
-			return s[start+2:]
+			return fmt.Sprintf("variable %q has no closing \"}\"; write it as ${seq}", s[start:])
 		}
 		name := s[start+2 : start+end]
 		if !slices.Contains(URLVariables, name) {
-			return name
+			return fmt.Sprintf("unknown variable ${%s}; use ${seq}, ${user} or ${random}", name)
 		}
 		s = s[start+end+1:]
 	}

@@ -231,7 +231,8 @@ func (p *participation) setState(ctx context.Context, state bus.WorkerState, sha
 // leave removes the worker's presence so that the coordinator notices at
 // once that it left, instead of after its lease.
 func (p *participation) leave() {
-	ctx, cancel := context.WithTimeout(context.Background(), p.run.Lease)
+	// Short: when NATS is unreachable the presence expires by itself.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := p.lease.Release(ctx); err != nil {
 		p.log.Warn("could not remove presence", "err", err)

@@ -41,6 +41,7 @@ type shareRun struct {
 	cancel   context.CancelFunc // stops the engine
 	done     chan struct{}      // closed after the final report
 	patience atomic.Int64       // how long to try delivering the final report
+	stopped  atomic.Bool        // stop was called
 
 	updates    chan bus.Assignment
 	claimValid atomic.Int64 // unix nanoseconds until which the claim holds
@@ -92,6 +93,7 @@ func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shar
 // or patience ran out.
 func (s *shareRun) stop(patience time.Duration) {
 	s.patience.Store(int64(patience))
+	s.stopped.Store(true)
 	s.cancel()
 }
 
@@ -152,7 +154,8 @@ loop:
 	}
 
 	s.report(true, 0)
-	release, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	release, cancel := context.WithTimeout(context.Background(),
+		min(publishTimeout, max(time.Second, time.Duration(s.patience.Load()))))
 	defer cancel()
 	if err := s.claim.Release(release); err != nil {
 		s.log.Warn("could not release the share", "err", err)
@@ -187,14 +190,19 @@ func (s *shareRun) report(final bool, patience time.Duration) {
 	msgID := fmt.Sprintf("%s.%s.%d", r.Run, r.Worker, r.Seq)
 	begin := time.Now()
 	for attempt := 1; ; attempt++ {
-		ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+		if final || s.stopped.Load() {
+			// stop may have shortened the patience since the last attempt.
+			patience = min(patience, time.Duration(s.patience.Load()))
+			if final {
+				patience = time.Duration(s.patience.Load())
+			}
+		}
+		timeout := min(publishTimeout, max(time.Second, patience-time.Since(begin)))
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		_, err := s.p.worker.bus.JS.Publish(ctx, subject, data, jetstream.WithMsgID(msgID))
 		cancel()
 		if err == nil {
 			return
-		}
-		if final {
-			patience = time.Duration(s.patience.Load())
 		}
 		if time.Since(begin) >= patience {
 			s.log.Error("report lost: could not publish it", "seq", r.Seq, "final", final, "attempts", attempt, "err", err)
