@@ -54,12 +54,14 @@ func (p *participation) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("watch run %s: %w", p.run.ID, err)
 	}
-	defer runs.Stop()
+	// Stopping a watcher waits for NATS, which may be gone with the
+	// coordinator, so the worker does not wait for it.
+	defer func() { go runs.Stop() }()
 	shares, err := b.KV.Watch(ctx, bus.ShareKey(p.run.ID, p.worker.id))
 	if err != nil {
 		return fmt.Errorf("watch the share of run %s: %w", p.run.ID, err)
 	}
-	defer shares.Stop()
+	defer func() { go shares.Stop() }()
 
 	renew := newTicker(renewEvery(p.run.Lease))
 	defer renew.Stop()
@@ -95,6 +97,10 @@ func (p *participation) serve(ctx context.Context) error {
 // still renews the run. It returns the error Run ends with when either
 // lease is gone.
 func (p *participation) checkLeases(ctx context.Context) error {
+	// Without NATS a call would wait for the client's default timeout;
+	// half a lease keeps the coordinator check below on time.
+	ctx, cancel := context.WithTimeout(ctx, p.run.Lease/2)
+	defer cancel()
 	err := p.lease.Set(ctx, mustJSON(p.presence))
 	if errors.Is(err, bus.ErrLeaseLost) {
 		p.log.Error("this worker's lease expired and its share was moved; stopping load")

@@ -138,7 +138,9 @@ loop:
 			}
 			break loop
 		case <-report.C:
-			s.report(false, interval*10)
+			if !s.stopped.Load() {
+				s.report(false, interval*10)
+			}
 		case <-renew.C:
 			renewed := time.Now()
 			if err := s.claim.Renew(ctx); err != nil {
