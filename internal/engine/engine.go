@@ -36,6 +36,7 @@ type Engine struct {
 	plan     *plan.Plan
 	duration time.Duration
 	tasks    []*task
+	clients  *clientPool
 	chooser  chooser
 	pacer    pacer
 	shards   []shard
@@ -56,6 +57,10 @@ type Engine struct {
 	origin     time.Time    // monotonic base of validUntil
 	validUntil atomic.Int64 // nanoseconds since origin; 0 means no limit
 	expired    atomic.Bool
+
+	// requestLimit is the latest end of any request, in nanoseconds since
+	// origin, or 0 for no limit beyond the plan's timeout.
+	requestLimit atomic.Int64
 }
 
 // Options adjusts how a share runs. The zero value runs it as the plan
@@ -83,10 +88,14 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 	if opts.Duration > 0 {
 		e.duration = opts.Duration
 	}
-	clients := make(map[string]*client)
+	clients, err := newClientPool(p)
+	if err != nil {
+		return nil, err
+	}
+	e.clients = clients
 	for i, t := range p.Tasks {
 		// Every share of the plan may grow to the plan's users.
-		prepared, err := newTask(i, t, clients, p.Users)
+		prepared, err := newTask(i, t, clients)
 		if err != nil {
 			return nil, fmt.Errorf("task %q: %w", t.Name, err)
 		}
@@ -116,7 +125,8 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 // share's spawn rate, and blocks until the duration has passed, the
 // iterations are used up, the time set with SetValidUntil passed, or ctx is
 // done. Requests in flight at that moment finish within the plan's request
-// timeout and are counted. A share with no users waits for an Update.
+// timeout, cut to the plan's graceful_stop where requestDeadline can, and
+// are counted. A share with no users waits for an Update.
 func (e *Engine) Run(ctx context.Context) error {
 	if e.limited && e.budget == nil && e.remaining.Load() <= 0 {
 		return nil
@@ -128,6 +138,7 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
+	defer e.watchEnd(ctx)()
 	e.pacer.start()
 
 	var wg sync.WaitGroup

@@ -30,7 +30,7 @@ type task struct {
 	client   *client
 }
 
-func newTask(index int, t plan.Task, clients map[string]*client, users int) (*task, error) {
+func newTask(index int, t plan.Task, clients *clientPool) (*task, error) {
 	u, err := url.Parse(t.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse url %q: %w", t.URL, err)
@@ -38,21 +38,7 @@ func newTask(index int, t plan.Task, clients map[string]*client, users int) (*ta
 	if u.Scheme != "http" && u.Scheme != "https" {
 		return nil, fmt.Errorf("url %q: scheme must be http or https", t.URL)
 	}
-	addr := u.Host
-	if u.Port() == "" {
-		port := "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
-		addr = net.JoinHostPort(u.Hostname(), port)
-	}
-
-	key := u.Scheme + "://" + addr
-	c := clients[key]
-	if c == nil {
-		c = newClient(addr, u.Scheme == "https", users)
-		clients[key] = c
-	}
+	c := clients.get(u.Scheme, u.Host, serverNameOf(clients.http.Host))
 
 	prepared := &task{index: index, name: t.Name, client: c, url: parseURLTemplate(t.URL)}
 	req := &prepared.template
@@ -64,12 +50,14 @@ func newTask(index int, t plan.Task, clients map[string]*client, users int) (*ta
 	if t.Body != "" {
 		req.SetBodyString(t.Body)
 	}
+	setHTTPOptions(req, t.Headers, clients.http)
 	return prepared, nil
 }
 
 // newClient returns a client that keeps one connection per user, so that a
-// user never waits for another's connection. It never sends a request
-// twice: fasthttp's default resends idempotent requests after some transport
+// user never waits for another's connection. clientPool lowers the cap when
+// the plan sets http.max_connections. It never sends a request twice:
+// fasthttp's default resends idempotent requests after some transport
 // errors, and the target would then receive more than the statistics count.
 func newClient(addr string, tls bool, users int) *client {
 	return &fasthttp.HostClient{
@@ -95,6 +83,8 @@ func errorMessage(err error) string {
 		return "request timed out"
 	case errors.Is(err, fasthttp.ErrConnectionClosed):
 		return "connection closed by the target"
+	case errors.Is(err, fasthttp.ErrNoFreeConns):
+		return "no free connection within the request timeout; raise http.max_connections"
 	}
 	msg := err.Error()
 	if i := strings.Index(msg, "dial tcp"); i >= 0 && strings.Contains(msg, "connection refused") {

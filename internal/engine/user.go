@@ -22,6 +22,8 @@ type user struct {
 	req    fasthttp.Request
 	resp   fasthttp.Response
 	last   int // index of the task whose request req holds, or -1
+
+	cookies *cookieJar // nil until the first request, and when cookies are off
 }
 
 // loop runs tasks until ctx is done or the controller stops the user. When
@@ -47,7 +49,11 @@ func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
 			stop()
 			return
 		}
-		u.run(e.tasks[e.chooser.pick(u.rng)])
+		t := e.tasks[e.chooser.pick(u.rng)]
+		u.run(t)
+		if !u.think(ctx, t) {
+			return
+		}
 	}
 }
 
@@ -91,20 +97,39 @@ func (u *user) run(t *task) {
 		u.uri = t.url.expand(u.uri[:0], u)
 		u.req.SetRequestURIBytes(u.uri)
 	}
-	start = time.Now()
-	err := t.client.DoTimeout(&u.req, &u.resp, u.engine.plan.Timeout)
-	elapsed := time.Since(start)
+	jar := u.jar()
 
-	var failure string
-	switch {
-	case err != nil:
-		failure = errorMessage(err)
-		u.last = -1
-	case u.resp.StatusCode() >= 400:
-		failure = statusMessage(u.resp.StatusCode())
+	// Every redirect that nextHop accepts is sent and recorded as one
+	// more request of the task.
+	c := t.client
+	for hop := 0; ; hop++ {
+		jar.apply(u.req.URI().Host(), &u.req)
+		start = time.Now()
+		err := c.DoDeadline(&u.req, &u.resp, u.engine.requestDeadline(start))
+		elapsed := time.Since(start)
+
+		var failure string
+		switch {
+		case err != nil:
+			failure = errorMessage(err)
+			u.last = -1
+		case u.resp.StatusCode() >= 400:
+			failure = statusMessage(u.resp.StatusCode())
+		}
+		if err == nil && jar.store(u.req.URI().Host(), &u.resp) {
+			u.last = -1
+		}
+		if failure == "" {
+			c, failure = u.nextHop(c, hop)
+		} else {
+			c = nil
+		}
+		u.record(t, elapsed, len(u.resp.Body()), failure)
+		u.resp.Reset()
+		if c == nil {
+			return
+		}
 	}
-	u.record(t, elapsed, len(u.resp.Body()), failure)
-	u.resp.Reset()
 }
 
 // record adds one request's outcome to the user's statistics shard; an

@@ -12,9 +12,9 @@ import (
 // Keys allowed in each mapping of a plan, in the order the plan format
 // documents them.
 var (
-	planKeys    = []string{"name", "target", "users", "spawn_rate", "duration", "iterations", "max_rps", "timeout", "workers", "thresholds", "tasks"}
+	planKeys    = []string{"name", "target", "users", "spawn_rate", "duration", "iterations", "max_rps", "timeout", "think_time", "graceful_stop", "workers", "thresholds", "http", "tasks"}
 	workersKeys = []string{"min", "join_timeout"}
-	taskKeys    = []string{"name", "weight", "method", "url", "headers", "body", "thresholds"}
+	taskKeys    = []string{"name", "weight", "method", "url", "headers", "body", "body_file", "think_time", "thresholds"}
 )
 
 // target is the plan's base URL as far as tasks need it.
@@ -29,8 +29,9 @@ type target struct {
 func (d *decoder) plan(m *yaml.Node) *Plan {
 	f := d.fields(m, "", planKeys)
 	p := &Plan{
-		Name:    DefaultName,
-		Timeout: DefaultTimeout,
+		Name:         DefaultName,
+		Timeout:      DefaultTimeout,
+		GracefulStop: DefaultGracefulStop,
 	}
 
 	if e, ok := f["name"]; ok {
@@ -45,7 +46,9 @@ func (d *decoder) plan(m *yaml.Node) *Plan {
 	if e, ok := f["thresholds"]; ok {
 		p.Thresholds = d.thresholds(e.value, "thresholds")
 	}
+	p.HTTP = d.httpOptions(f)
 	p.Tasks = d.tasks(m, f, t)
+	d.timing(f, p)
 	return p
 }
 

@@ -312,7 +312,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			if limit == 0 {
 				limit = MaxInputSize
 			}
-			p, err := parse([]byte(tt.yaml), limit)
+			p, err := parse([]byte(tt.yaml), ".", limit)
 			if p != nil {
 				t.Errorf("parse returned a plan with the error: %+v", p)
 			}

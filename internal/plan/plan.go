@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -75,11 +76,19 @@ type Plan struct {
 	// Timeout is the timeout of one request. It defaults to
 	// DefaultTimeout.
 	Timeout time.Duration `json:"timeout" msgpack:"timeout"`
+	// ThinkTime is the pause after each task execution of a task that
+	// sets no think time of its own. The zero value means no pause.
+	ThinkTime ThinkTime `json:"think_time" msgpack:"think_time"`
+	// GracefulStop is how long requests in flight at the end of the run
+	// may continue. It defaults to DefaultGracefulStop.
+	GracefulStop time.Duration `json:"graceful_stop" msgpack:"graceful_stop"`
 	// Workers sets how many workers the coordinator waits for.
 	Workers Workers `json:"workers" msgpack:"workers"`
 	// Thresholds limit the statistics of the whole run, all tasks
 	// together. The zero value sets no limit.
 	Thresholds Thresholds `json:"thresholds" msgpack:"thresholds"`
+	// HTTP sets how requests are sent.
+	HTTP HTTP `json:"http" msgpack:"http"`
 	// Tasks contains at least one task, and at least one of them has a
 	// weight above 0.
 	Tasks []Task `json:"tasks" msgpack:"tasks"`
@@ -112,8 +121,12 @@ type Task struct {
 	// Headers maps header names to values. It is nil when the task sets
 	// no headers.
 	Headers map[string]string `json:"headers" msgpack:"headers"`
-	// Body is the request body, empty for none.
+	// Body is the request body, empty for none. Parse reads it from
+	// body_file when the plan names one.
 	Body string `json:"body" msgpack:"body"`
+	// ThinkTime is the pause of a user after each execution of this task.
+	// Parse sets it to the plan's ThinkTime when the task sets none.
+	ThinkTime ThinkTime `json:"think_time" msgpack:"think_time"`
 	// Thresholds limit the statistics of this task alone. The zero value
 	// sets no limit.
 	Thresholds Thresholds `json:"thresholds" msgpack:"thresholds"`
@@ -121,12 +134,14 @@ type Task struct {
 
 // Parse decodes a YAML plan, applies defaults and validates it. On failure
 // it returns a nil plan and an Errors value listing every problem found.
+// Files that the plan names are read relative to the current directory.
 func Parse(data []byte) (*Plan, error) {
-	return parse(data, MaxInputSize)
+	return parse(data, ".", MaxInputSize)
 }
 
-// Load reads the plan file at path and parses it. Every error it returns
-// names the file. When the plan is invalid, errors.As on the error
+// Load reads the plan file at path and parses it. Files that the plan
+// names are read relative to the plan file's directory. Every error it
+// returns names the file. When the plan is invalid, errors.As on the error
 // recovers the Errors list.
 func Load(path string) (*Plan, error) {
 	f, err := os.Open(path)
@@ -142,7 +157,7 @@ func Load(path string) (*Plan, error) {
 		return nil, fmt.Errorf("load plan: %w", err)
 	}
 
-	p, err := Parse(data)
+	p, err := parse(data, filepath.Dir(path), MaxInputSize)
 	if err != nil {
 		var list Errors
 		if errors.As(err, &list) && len(list) > 1 {
@@ -153,9 +168,10 @@ func Load(path string) (*Plan, error) {
 	return p, nil
 }
 
-// parse is Parse with the input size limit as a parameter, so tests can
-// reach checks that the real limit makes unreachable.
-func parse(data []byte, maxInput int) (*Plan, error) {
+// parse is Parse with the directory of named files and the input size
+// limit as parameters, so tests can reach checks that the real limit makes
+// unreachable.
+func parse(data []byte, dir string, maxInput int) (*Plan, error) {
 	var ps problems
 	if len(data) > maxInput {
 		ps.addf(nil, "", "plan is %d bytes, over the limit of %d bytes; split it or shorten task bodies",
@@ -169,7 +185,7 @@ func parse(data []byte, maxInput int) (*Plan, error) {
 	}
 	rejectAliases(root, &ps)
 
-	d := decoder{problems: &ps}
+	d := decoder{problems: &ps, dir: dir}
 	p := d.plan(root)
 	if len(ps.list) > 0 {
 		return nil, ps.sorted()

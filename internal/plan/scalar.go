@@ -16,6 +16,8 @@ import (
 // first one.
 type decoder struct {
 	*problems
+	// dir is the directory that file paths in the plan are relative to.
+	dir string
 }
 
 // entry is one key of a YAML mapping together with its value.

@@ -82,6 +82,13 @@ func (d *decoder) task(n *yaml.Node, path string, t target, names map[string]str
 	if e, ok := f["body"]; ok {
 		task.Body = d.body(e.value, path+".body")
 	}
+	if e, ok := f["body_file"]; ok {
+		if _, hasBody := f["body"]; hasBody {
+			d.addf(e.key, path+".body_file", "body and body_file are both set; keep one of them")
+		} else {
+			task.Body = d.bodyFile(e.value, path+".body_file")
+		}
+	}
 	if e, ok := f["thresholds"]; ok {
 		task.Thresholds = d.thresholds(e.value, path+".thresholds")
 	}
