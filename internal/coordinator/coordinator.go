@@ -106,6 +106,7 @@ type runner struct {
 	interrupted bool // a signal stopped the run
 
 	thresholds []threshold.Group // the plan's threshold groups that set a limit
+	stages     stageState        // progress through the plan's stages
 	aborted    string            // the problem of a run stopped by a failed threshold, or empty
 
 	rebalance <-chan time.Time // fires when a rebalance is due
@@ -167,6 +168,7 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 	joinTimeout := time.NewTimer(r.cfg.Plan.Workers.JoinTimeout)
 	defer joinTimeout.Stop()
 	stop := ctx.Done()
+	defer r.stopStages()
 
 	for {
 		select {
@@ -193,6 +195,8 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 		case <-r.rebalance:
 			r.rebalance = nil
 			r.rebalanceShares(bg)
+		case <-r.stageTick():
+			r.stepStages(bg)
 		case data := <-r.reports:
 			r.onReport(data)
 		case msg := <-r.grantReqs:
@@ -235,6 +239,7 @@ func (r *runner) begin(ctx context.Context) {
 	r.started = time.Now()
 	r.lastTick = r.started
 	r.rebalanceShares(ctx)
+	r.startStages()
 	r.record.Started = r.started
 	r.setState(ctx, bus.RunRunning)
 	if r.cfg.Plan.Duration > 0 {

@@ -86,23 +86,25 @@ func (r *runner) scheduleRebalance() {
 
 // rebalanceShares splits the plan over the workers present and writes the
 // shares that changed. Each worker moves to its new user count at a part of
-// the plan's spawn rate: the workers that gain users share the rate in
+// the fleet's spawn rate: the workers that gain users share the rate in
 // proportion to their gains, and those that lose users in proportion to
-// their losses, so that the fleet starts and stops at most spawn_rate
-// users per second each way.
+// their losses, so that the fleet starts and stops at most that many
+// users per second each way. The fleet's rate is the plan's spawn_rate,
+// or with stages the rate of stageRebalanceRate.
 func (r *runner) rebalanceShares(ctx context.Context) {
-	remaining := time.Duration(0)
-	if r.cfg.Plan.Duration > 0 {
-		remaining = r.cfg.Plan.Duration - time.Since(r.started)
-		if remaining <= 0 {
-			return
-		}
+	remaining, ok := r.remaining()
+	if !ok {
+		return
 	}
 	live := r.liveSlots()
 	if len(live) == 0 {
 		return
 	}
-	shares := r.cfg.Plan.Split(len(live))
+	shares := r.splitUsers(len(live))
+	fleetRate := r.cfg.Plan.SpawnRate
+	if len(r.cfg.Plan.Stages) > 0 {
+		fleetRate = r.stageRebalanceRate()
+	}
 
 	current := make([]int, len(live))
 	gain, loss := 0, 0
@@ -114,16 +116,36 @@ func (r *runner) rebalanceShares(ctx context.Context) {
 			loss -= d
 		}
 	}
+	for i := range live {
+		switch d := shares[i].Users - current[i]; {
+		case d > 0:
+			shares[i].SpawnRate = fleetRate * float64(d) / float64(gain)
+		case d < 0:
+			shares[i].SpawnRate = fleetRate * float64(-d) / float64(loss)
+		}
+	}
+	r.writeShares(ctx, live, shares, remaining)
+}
+
+// remaining returns how long the run has left, or 0 when only iterations
+// bound it. It returns false when the plan's duration has passed.
+func (r *runner) remaining() (time.Duration, bool) {
+	if r.cfg.Plan.Duration <= 0 {
+		return 0, true
+	}
+	left := r.cfg.Plan.Duration - time.Since(r.started)
+	return left, left > 0
+}
+
+// writeShares writes the shares of live, in the same order, that differ
+// from what each worker was last given. remaining is the run time left.
+func (r *runner) writeShares(ctx context.Context, live []*slot, shares []plan.Share, remaining time.Duration) {
+	users := 0
 	for i, s := range live {
 		share := shares[i]
 		share.Index = s.index
 		share.Iterations = 0 // iterations are granted on request
-		switch d := share.Users - current[i]; {
-		case d > 0:
-			share.SpawnRate = r.cfg.Plan.SpawnRate * float64(d) / float64(gain)
-		case d < 0:
-			share.SpawnRate = r.cfg.Plan.SpawnRate * float64(-d) / float64(loss)
-		}
+		users += share.Users
 		if s.written && share == s.share {
 			continue
 		}
@@ -138,7 +160,7 @@ func (r *runner) rebalanceShares(ctx context.Context) {
 		}
 		s.share, s.written = share, true
 	}
-	r.log.Info("shares assigned", "workers", len(live), "users", r.cfg.Plan.Users)
+	r.log.Info("shares assigned", "workers", len(live), "users", users)
 }
 
 // liveSlots returns the slots of the workers present, creating slots for

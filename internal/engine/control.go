@@ -8,8 +8,9 @@ import (
 
 // control starts and stops users until ctx is done, one action per spawn
 // interval, so that the number of users follows the share at its spawn
-// rate whichever way it moves. The first action after a change happens at
-// once if the previous one is older than the interval.
+// rate whichever way it moves. The next action is due one interval of the
+// current rate after the previous one, so a new share with a faster rate
+// takes effect at once rather than after an interval of the old rate.
 func (e *Engine) control(ctx context.Context, stop context.CancelFunc, wg *sync.WaitGroup) {
 	var running []*user // newest last; the newest stops first
 	defer func() {
@@ -19,12 +20,13 @@ func (e *Engine) control(ctx context.Context, stop context.CancelFunc, wg *sync.
 	}()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	next := time.Now()
+	var last time.Time // the previous start or stop
 	started := 0
 
 	for {
 		share := e.Share()
 		if len(running) != share.Users {
+			next := last.Add(spawnInterval(share.SpawnRate, e.plan.SpawnRate))
 			if wait := time.Until(next); wait <= 0 {
 				if len(running) < share.Users {
 					u := e.newUser(started)
@@ -42,7 +44,7 @@ func (e *Engine) control(ctx context.Context, stop context.CancelFunc, wg *sync.
 					running = running[:len(running)-1]
 					close(last.quit)
 				}
-				next = time.Now().Add(spawnInterval(share.SpawnRate, e.plan.SpawnRate))
+				last = time.Now()
 				continue
 			} else {
 				timer.Reset(wait)

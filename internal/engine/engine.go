@@ -95,7 +95,12 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 	e.clients = clients
 	for i, t := range p.Tasks {
 		// Every share of the plan may grow to the plan's users.
-		prepared, err := newTask(i, t, clients)
+		var prepared *task
+		if t.Go != "" {
+			prepared, err = newGoTask(i, t)
+		} else {
+			prepared, err = newTask(i, t, clients)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("task %q: %w", t.Name, err)
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/barrage-load/barrage/internal/plan"
+	gotask "github.com/barrage-load/barrage/task"
 )
 
 // userAgent identifies Barrage to targets unless a task sets its own.
@@ -28,6 +29,7 @@ type task struct {
 	template fasthttp.Request
 	url      *urlTemplate // nil when the URL has no variables
 	client   *client
+	fn       gotask.Func // set for a task with go: instead of url
 }
 
 func newTask(index int, t plan.Task, clients *clientPool) (*task, error) {

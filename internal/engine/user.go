@@ -24,6 +24,9 @@ type user struct {
 	last   int // index of the task whose request req holds, or -1
 
 	cookies *cookieJar // nil until the first request, and when cookies are off
+
+	executions int64   // tasks run so far
+	vu         *vuHost // nil until the user runs its first Go task
 }
 
 // loop runs tasks until ctx is done or the controller stops the user. When
@@ -50,7 +53,12 @@ func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
 			return
 		}
 		t := e.tasks[e.chooser.pick(u.rng)]
-		u.run(t)
+		if t.fn != nil {
+			u.runFunc(ctx, t)
+		} else {
+			u.run(t)
+		}
+		u.executions++
 		if !u.think(ctx, t) {
 			return
 		}

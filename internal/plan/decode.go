@@ -12,9 +12,9 @@ import (
 // Keys allowed in each mapping of a plan, in the order the plan format
 // documents them.
 var (
-	planKeys    = []string{"name", "target", "users", "spawn_rate", "duration", "iterations", "max_rps", "timeout", "think_time", "graceful_stop", "workers", "thresholds", "http", "tasks"}
+	planKeys    = []string{"name", "target", "users", "spawn_rate", "duration", "stages", "iterations", "max_rps", "timeout", "think_time", "graceful_stop", "workers", "thresholds", "http", "tasks"}
 	workersKeys = []string{"min", "join_timeout"}
-	taskKeys    = []string{"name", "weight", "method", "url", "headers", "body", "body_file", "think_time", "thresholds"}
+	taskKeys    = []string{"name", "weight", "method", "url", "go", "headers", "body", "body_file", "think_time", "thresholds"}
 )
 
 // target is the plan's base URL as far as tasks need it.
@@ -42,6 +42,7 @@ func (d *decoder) plan(m *yaml.Node) *Plan {
 		p.Target = t.base.String()
 	}
 	d.limits(m, f, p)
+	d.stages(f, p)
 	p.Workers = d.workers(f)
 	if e, ok := f["thresholds"]; ok {
 		p.Thresholds = d.thresholds(e.value, "thresholds")
@@ -104,10 +105,12 @@ func (d *decoder) target(f map[string]entry) target {
 // limits reads the keys that size and bound the run: users, spawn_rate,
 // duration, iterations, max_rps and timeout.
 func (d *decoder) limits(m *yaml.Node, f map[string]entry, p *Plan) {
+	// With stages, users and duration are optional: stages fills them in.
+	_, hasStages := f["stages"]
 	if e, ok := f["users"]; ok {
 		n, _ := d.count(e.value, "users", 1, MaxUsers, "100")
 		p.Users = int(n)
-	} else {
+	} else if !hasStages {
 		d.addf(m, "users", "missing key users; set the number of concurrent virtual users, for example users: 100")
 	}
 
@@ -124,7 +127,7 @@ func (d *decoder) limits(m *yaml.Node, f map[string]entry, p *Plan) {
 	if hasIterations {
 		p.Iterations, _ = d.count(eIterations.value, "iterations", 1, math.MaxInt64, "10000")
 	}
-	if !hasDuration && !hasIterations {
+	if !hasDuration && !hasIterations && !hasStages {
 		d.addf(m, "", "missing duration and iterations; set duration (for example duration: 5m), iterations (for example iterations: 10000) or both")
 	}
 

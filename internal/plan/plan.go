@@ -67,6 +67,12 @@ type Plan struct {
 	// bounds it. When both are set, the run stops at whichever comes
 	// first.
 	Duration time.Duration `json:"duration" msgpack:"duration"`
+	// Stages, when set, move the fleet's users linearly from one count to
+	// the next, and SpawnRate is then ignored because each stage's slope
+	// sets the rate. Users is at least the highest stage's users, and
+	// Duration is the sum of the stage durations. It is nil without
+	// stages.
+	Stages []Stage `json:"stages" msgpack:"stages"`
 	// Iterations is the exact number of task executions across all
 	// workers, or 0 when only Duration bounds the run.
 	Iterations int64 `json:"iterations" msgpack:"iterations"`
@@ -118,6 +124,10 @@ type Task struct {
 	// URL is an absolute http or https URL, already joined with the
 	// plan's Target when the plan gave a path.
 	URL string `json:"url" msgpack:"url"`
+	// Go is the name of a function registered with package task, which
+	// the task runs instead of sending a request. It is empty for an HTTP
+	// task. When it is set, URL, Method, Headers and Body are empty.
+	Go string `json:"go,omitempty" msgpack:"go,omitempty"`
 	// Headers maps header names to values. It is nil when the task sets
 	// no headers.
 	Headers map[string]string `json:"headers" msgpack:"headers"`

@@ -68,12 +68,17 @@ func (d *decoder) task(n *yaml.Node, path string, t target, names map[string]str
 		w, ok := d.count(e.value, path+".weight", 0, MaxWeight, "3")
 		task.Weight, weightOK = int(w), ok
 	}
+	_, isGo := f["go"]
+	if isGo {
+		task.Method = ""
+		task.Go = d.goName(f, path)
+	}
 	if e, ok := f["method"]; ok {
 		task.Method = d.method(e.value, path+".method")
 	}
 	if e, ok := f["url"]; ok {
 		task.URL = d.taskURL(e.value, path+".url", t)
-	} else {
+	} else if !isGo {
 		d.addf(n, path+".url", "missing key url; give an absolute URL such as http://127.0.0.1:8080/ or a path such as / together with target")
 	}
 	if e, ok := f["headers"]; ok {

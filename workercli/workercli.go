@@ -1,0 +1,91 @@
+// Package workercli is the worker command: it joins a run announced on
+// NATS, claims a share of its plan, generates the load and reports
+// statistics to the coordinator. cmd/worker calls Main, and so can a
+// program that registers its own Go tasks with package task first.
+package workercli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/barrage-load/barrage/internal/bus"
+	"github.com/barrage-load/barrage/internal/logging"
+	"github.com/barrage-load/barrage/internal/worker"
+	"github.com/barrage-load/barrage/task"
+)
+
+// Main runs the worker command with the flags in os.Args. It returns when
+// the run ended or the process got SIGINT or SIGTERM. It exits the process
+// with status 1 when NATS or the run failed, and 2 for invalid flags or
+// arguments. Register Go tasks with task.Register before calling Main.
+func Main() {
+	app := &cli.App{
+		Name:  "worker",
+		Usage: "join load-test runs announced on NATS and generate their load",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "nats", EnvVars: []string{"NATS_URL"}, Value: "nats://127.0.0.1:4222", Usage: "URL of the NATS server the coordinator uses"},
+			&cli.StringFlag{Name: "id", Usage: "worker id (letters, digits, '-', '_'); default: host name, process id and a random suffix"},
+			&cli.StringFlag{Name: "run", Usage: "join only the run with this id; default: the first run announced"},
+			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to keep trying to reach NATS at start"},
+			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
+		},
+		Action:          run,
+		HideHelpCommand: true,
+	}
+	if err := app.Run(os.Args); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		var coder cli.ExitCoder
+		if errors.As(err, &coder) {
+			os.Exit(coder.ExitCode())
+		}
+		os.Exit(2)
+	}
+}
+
+func run(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit(fmt.Sprintf("unexpected argument %q: worker takes only flags (worker --help)", c.Args().First()), 2)
+	}
+	log, err := logging.New(os.Stderr, c.String("log-level"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		// After the first signal, a second one ends the process at once.
+		<-ctx.Done()
+		stop()
+	}()
+
+	setup, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout"))
+	defer cancel()
+	b, err := bus.Connect(setup, c.String("nats"), "barrage-worker")
+	if err != nil {
+		return cli.Exit(err.Error(), 1)
+	}
+	defer b.Close()
+
+	w, err := worker.New(b, worker.Config{ID: c.String("id"), Run: c.String("run"), Logger: log})
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	log.Info("worker started", "worker_id", w.ID(), "nats", c.String("nats"), "go_tasks", task.Names())
+	err = w.Run(ctx)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, context.Canceled):
+		log.Info("worker stopped by signal", "worker_id", w.ID())
+		return nil
+	default:
+		return cli.Exit(err.Error(), 1)
+	}
+}
