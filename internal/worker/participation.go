@@ -36,6 +36,7 @@ type participation struct {
 	assigned *bus.Assignment // assignment not yet applied
 	share    *shareRun       // share running now, or nil
 	finished map[int]bool    // indexes of shares that ran to their end
+	failed   error           // why the assigned share could not start
 }
 
 func (p *participation) serve(ctx context.Context) error {
@@ -89,6 +90,9 @@ func (p *participation) serve(ctx context.Context) error {
 			p.finished[p.share.index] = true
 			p.share = nil
 			p.setState(ctx, bus.WorkerDone, -1)
+		}
+		if p.failed != nil {
+			return p.failed
 		}
 	}
 }
@@ -207,7 +211,10 @@ func (p *participation) apply(ctx context.Context) {
 	p.stopShare(finalReportPatience)
 	share, err := p.startShare(ctx, a)
 	if err != nil {
-		p.log.Error("could not start share", "share", a.Share.Index, "err", err)
+		// Leaving lets the coordinator give the users to workers that can
+		// run them, such as workers built with the plan's Go tasks.
+		p.log.Error("could not start share; leaving the run", "share", a.Share.Index, "err", err)
+		p.failed = fmt.Errorf("start share %d: %w", a.Share.Index, err)
 		return
 	}
 	p.share = share
