@@ -55,8 +55,8 @@ type Config struct {
 // Run announces the run and drives it to its end. Cancelling ctx stops the
 // run early: workers stop their users and Run still returns the summary of
 // everything they reported. The error is non-nil only when the run could
-// not start (no workers, NATS failures); a run that ended early or lost
-// reports returns a summary with Complete false.
+// not start, because too few workers joined or NATS failed. A run that
+// ended early or lost reports returns a summary with Complete false.
 func Run(ctx context.Context, b *bus.Bus, cfg Config) (*Summary, error) {
 	if cfg.ReportInterval <= 0 {
 		cfg.ReportInterval = DefaultReportInterval

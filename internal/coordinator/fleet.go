@@ -86,11 +86,11 @@ func (r *runner) scheduleRebalance() {
 
 // rebalanceShares splits the plan over the workers present and writes the
 // shares that changed. Each worker moves to its new user count at a part of
-// the fleet's spawn rate: the workers that gain users share the rate in
+// the fleet's spawn rate. The workers that gain users share the rate in
 // proportion to their gains, and those that lose users in proportion to
-// their losses, so that the fleet starts and stops at most that many
-// users per second each way. The fleet's rate is the plan's spawn_rate,
-// or with stages the rate of stageRebalanceRate.
+// their losses. So the fleet starts and stops at most that many users per
+// second each way. The fleet's rate is the plan's spawn_rate, or with
+// stages the rate of stageRebalanceRate.
 func (r *runner) rebalanceShares(ctx context.Context) {
 	remaining, ok := r.remaining()
 	if !ok {

@@ -36,7 +36,7 @@ type participation struct {
 	assigned *bus.Assignment // assignment not yet applied
 	share    *shareRun       // share running now, or nil
 	finished map[int]bool    // indexes of shares that ran to their end
-	failed   error           // why the assigned share could not start
+	failed   error           // the reason the assigned share could not start
 }
 
 func (p *participation) serve(ctx context.Context) error {
