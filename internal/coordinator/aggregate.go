@@ -27,7 +27,7 @@ type workerStats struct {
 	users      int
 	share      int
 	final      bool
-	gone       bool // the worker left; its users no longer count
+	departed   bool // the worker left, so its users no longer count
 	lastReport time.Time
 	requests   uint64              // requests in the newest report
 	latest     uint64              // highest sequence number merged
@@ -78,7 +78,7 @@ func (a *aggregate) add(r *bus.Report, now time.Time) bool {
 		a.interval[idx].Merge(t)
 	}
 	w.lastReport = now
-	if r.Seq > w.latest && !w.final && !w.gone {
+	if r.Seq > w.latest && !w.final && !w.departed {
 		// Reports may arrive out of order, so the newest one sets the users.
 		w.latest = r.Seq
 		w.users = r.Users

@@ -266,7 +266,7 @@ func (r *runner) iterationsDone() bool {
 		return false
 	}
 	for _, s := range r.slots {
-		if s.granted > 0 && !s.gone && !r.agg.finals[s.index] {
+		if s.granted > 0 && !s.departed && !r.agg.finals[s.index] {
 			return false
 		}
 	}
@@ -277,7 +277,7 @@ func (r *runner) iterationsDone() bool {
 // its final report.
 func (r *runner) allFinal() bool {
 	for _, s := range r.slots {
-		if !s.gone && !r.agg.finals[s.index] {
+		if !s.departed && !r.agg.finals[s.index] {
 			return false
 		}
 	}
@@ -303,7 +303,7 @@ func (r *runner) onReport(data []byte) {
 func (r *runner) missingProblem(reason string) string {
 	missing, total := 0, 0
 	for _, s := range r.slots {
-		if s.gone {
+		if s.departed {
 			continue
 		}
 		total++

@@ -22,7 +22,7 @@ type slot struct {
 	written bool
 	// writtenAt is when the share was first written.
 	writtenAt time.Time
-	gone      bool  // the worker's presence is gone
+	departed  bool  // the worker's presence key was deleted or expired
 	granted   int64 // iterations granted to the worker
 }
 
@@ -41,10 +41,10 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 			r.log.Info("worker left", "worker_id", id)
 			return
 		}
-		s.gone = true
+		s.departed = true
 		if w := r.agg.workers[id]; w != nil {
 			w.users = 0
-			w.gone = true
+			w.departed = true
 		}
 		if r.agg.finals[s.index] {
 			r.log.Info("worker left", "worker_id", id, "share", s.index)
@@ -180,7 +180,7 @@ func (r *runner) liveSlots() []*slot {
 
 	live := make([]*slot, 0, len(r.present))
 	for id := range r.present {
-		if s := r.slots[id]; !s.gone {
+		if s := r.slots[id]; !s.departed {
 			live = append(live, s)
 		}
 	}
@@ -206,7 +206,7 @@ func (r *runner) currentUsers(s *slot) int {
 func (r *runner) liveWorkers() int {
 	n := 0
 	for _, s := range r.slots {
-		if !s.gone && s.share.Users > 0 {
+		if !s.departed && s.share.Users > 0 {
 			n++
 		}
 	}

@@ -27,7 +27,7 @@ func (r *runner) onGrant(msg *nats.Msg) {
 	default:
 		memo = grantMemo{seq: req.Seq}
 		s := r.slots[req.Worker]
-		if s != nil && !s.gone && r.record.State == bus.RunRunning {
+		if s != nil && !s.departed && r.record.State == bus.RunRunning {
 			memo.iterations = r.grantSize(s)
 			s.granted += memo.iterations
 			r.granted += memo.iterations

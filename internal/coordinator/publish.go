@@ -127,7 +127,7 @@ func (r *runner) workerViews(now time.Time) []WorkerView {
 		if p, ok := r.present[id]; ok {
 			v.State = string(p.State)
 		}
-		if sl := r.slots[id]; sl != nil && !sl.gone {
+		if sl := r.slots[id]; sl != nil && !sl.departed {
 			v.Shares = append(v.Shares, sl.index)
 		}
 		if w := r.agg.workers[id]; w != nil {
@@ -144,7 +144,7 @@ func (r *runner) workerViews(now time.Time) []WorkerView {
 func (r *runner) lostWorkers() int {
 	n := 0
 	for _, s := range r.slots {
-		if s.gone && !r.agg.finals[s.index] {
+		if s.departed && !r.agg.finals[s.index] {
 			n++
 		}
 	}
