@@ -40,6 +40,8 @@ type summary struct {
 	Bytes     uint64        `json:"bytes"`
 	RPS       float64       `json:"rps"`
 	LatencyMS latency       `json:"latency_ms"`
+	ServiceMS *latency      `json:"service_ms"`
+	Dropped   uint64        `json:"dropped_arrivals"`
 	Tasks     []taskSummary `json:"tasks"`
 	Errors    []errorCount  `json:"errors"`
 	Workers   int           `json:"workers"`

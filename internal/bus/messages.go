@@ -95,6 +95,9 @@ type Report struct {
 	Elapsed time.Duration `msgpack:"elapsed"`
 	Sent    time.Time     `msgpack:"sent"`
 	Tasks   []stats.Task  `msgpack:"tasks"`
+	// Dropped counts the open-model arrivals of the interval that found
+	// every user of the share busy and were not run.
+	Dropped uint64 `msgpack:"dropped,omitempty"`
 }
 
 // ErrBadReport is returned by DecodeReport for a message that is not a
@@ -127,7 +130,8 @@ func DecodeReport(data []byte) (*Report, error) {
 	}
 	for i := range r.Tasks {
 		t := &r.Tasks[i]
-		if t.Failures > t.Requests || t.Latency.Count() != t.Requests {
+		service := t.Service.Count()
+		if t.Failures > t.Requests || t.Latency.Count() != t.Requests || service != 0 && service != t.Requests {
 			return nil, fmt.Errorf("%w: task %q counts disagree", ErrBadReport, t.Name)
 		}
 	}

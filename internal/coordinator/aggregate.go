@@ -19,6 +19,11 @@ type aggregate struct {
 	workers   map[string]*workerStats
 	finals    map[int]bool // shares whose final report arrived
 	dropped   uint64       // reports rejected as foreign, duplicate or invalid
+
+	// Open-model arrivals that found every user busy, since the start and
+	// in the current interval.
+	arrivalsDropped         uint64
+	intervalArrivalsDropped uint64
 }
 
 // workerStats is the coordinator's record of one worker, from its reports.
@@ -77,6 +82,8 @@ func (a *aggregate) add(r *bus.Report, now time.Time) bool {
 		a.total[idx].Merge(t)
 		a.interval[idx].Merge(t)
 	}
+	a.arrivalsDropped += r.Dropped
+	a.intervalArrivalsDropped += r.Dropped
 	w.lastReport = now
 	if r.Seq > w.latest && !w.final && !w.departed {
 		// Reports may arrive out of order, so the newest one sets the users.
@@ -124,13 +131,15 @@ func (a *aggregate) users() int {
 }
 
 // takeInterval returns the statistics of the interval that ends now and
-// starts the next one.
-func (a *aggregate) takeInterval() []stats.Task {
+// starts the next one, with the arrivals dropped in it.
+func (a *aggregate) takeInterval() ([]stats.Task, uint64) {
 	out := make([]stats.Task, len(a.interval))
 	for i := range a.interval {
 		out[i].Name = a.interval[i].Name
 		out[i].Merge(&a.interval[i])
 		a.interval[i].Reset()
 	}
-	return out
+	dropped := a.intervalArrivalsDropped
+	a.intervalArrivalsDropped = 0
+	return out, dropped
 }

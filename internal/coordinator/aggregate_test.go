@@ -269,9 +269,13 @@ func TestAggregateTakeInterval(t *testing.T) {
 	now := time.Now()
 	r := newReport("w1", 1, 1)
 	r.Tasks = []stats.Task{taskStats("home", 4, 1), taskStats("search", 2, 0)}
+	r.Dropped = 3
 	a.add(r, now)
 
-	first := a.takeInterval()
+	first, dropped := a.takeInterval()
+	if dropped != 3 {
+		t.Errorf("takeInterval dropped arrivals = %d, want 3", dropped)
+	}
 	if len(first) != 2 {
 		t.Fatalf("takeInterval returned %d tasks, want 2", len(first))
 	}
@@ -286,7 +290,10 @@ func TestAggregateTakeInterval(t *testing.T) {
 		t.Errorf("search interval = %d requests, want 2", first[1].Requests)
 	}
 
-	second := a.takeInterval()
+	second, dropped := a.takeInterval()
+	if dropped != 0 || a.arrivalsDropped != 3 {
+		t.Errorf("next interval dropped arrivals = %d with %d in total, want 0 and 3", dropped, a.arrivalsDropped)
+	}
 	for _, st := range second {
 		if st.Requests != 0 || st.Failures != 0 || st.Bytes != 0 || st.Latency.Count() != 0 || len(st.Errors) != 0 {
 			t.Errorf("task %q in the next interval has %d requests, %d failures, %d bytes, %d latencies and errors %v, want none",
@@ -306,7 +313,8 @@ func TestAggregateTakeInterval(t *testing.T) {
 	if first[0].Requests != 4 || first[0].Latency.Count() != 4 {
 		t.Errorf("earlier interval changed to %d requests after a new report", first[0].Requests)
 	}
-	if got := a.takeInterval()[0].Requests; got != 2 {
+	if third, _ := a.takeInterval(); third[0].Requests != 2 {
+		got := third[0].Requests
 		t.Errorf("home interval = %d requests, want 2", got)
 	}
 }

@@ -102,7 +102,7 @@ func (r *runner) rebalanceShares(ctx context.Context) {
 	}
 	shares := r.splitUsers(len(live))
 	fleetRate := r.cfg.Plan.SpawnRate
-	if len(r.cfg.Plan.Stages) > 0 {
+	if r.userStages() {
 		fleetRate = r.stageRebalanceRate()
 	}
 

@@ -47,7 +47,7 @@ func (r *runner) publishLive(now time.Time) {
 	// ended by the final report, would give a meaningless rate.
 	seconds = max(seconds, r.cfg.ReportInterval.Seconds())
 
-	intervalTasks := r.agg.takeInterval()
+	intervalTasks, intervalDropped := r.agg.takeInterval()
 	intervalAll, intervalSummaries := summarize(intervalTasks, seconds)
 	all, totals := summarize(r.agg.total, elapsed)
 	for i := range totals {
@@ -66,6 +66,9 @@ func (r *runner) publishLive(now time.Time) {
 		Bytes:       all.Bytes,
 		RPS:         rate(intervalAll.Requests, seconds),
 		LatencyMS:   latencyOf(&all.Latency),
+		ServiceMS:   serviceOf(&all.Service),
+
+		DroppedArrivals: r.agg.arrivalsDropped,
 		Interval: Interval{
 			Seconds:     seconds,
 			Requests:    intervalAll.Requests,
@@ -74,6 +77,9 @@ func (r *runner) publishLive(now time.Time) {
 			Bytes:       intervalAll.Bytes,
 			RPS:         rate(intervalAll.Requests, seconds),
 			LatencyMS:   latencyOf(&intervalAll.Latency),
+			ServiceMS:   serviceOf(&intervalAll.Service),
+
+			DroppedArrivals: intervalDropped,
 		},
 		Progress: r.progress(now),
 	}
@@ -88,6 +94,8 @@ func (r *runner) publishLive(now time.Time) {
 			FailureRate: live.Interval.FailureRate,
 			RPS:         live.Interval.RPS,
 			LatencyMS:   live.Interval.LatencyMS,
+
+			DroppedArrivals: intervalDropped,
 		})
 	}
 	r.publish("summary", live)
@@ -193,12 +201,15 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 		Bytes:       all.Bytes,
 		RPS:         rate(all.Requests, seconds),
 		LatencyMS:   latencyOf(&all.Latency),
-		Tasks:       tasks,
-		Errors:      stats.SortedErrors(all.Errors),
-		Workers:     len(r.slots),
-		Lost:        r.lostWorkers(),
-		Complete:    problem == "",
-		Problem:     problem,
+		ServiceMS:   serviceOf(&all.Service),
+
+		DroppedArrivals: r.agg.arrivalsDropped,
+		Tasks:           tasks,
+		Errors:          stats.SortedErrors(all.Errors),
+		Workers:         len(r.slots),
+		Lost:            r.lostWorkers(),
+		Complete:        problem == "",
+		Problem:         problem,
 	}
 	s.Thresholds = r.checkFinalThresholds(seconds)
 	s.ThresholdsPassed = len(threshold.Failed(s.Thresholds)) == 0

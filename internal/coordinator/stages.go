@@ -25,10 +25,17 @@ type stageState struct {
 	target int          // fleet-wide target users of the last split
 }
 
+// userStages reports whether the plan's stages move the fleet's users.
+// Rate stages need no updates from the coordinator: each worker follows
+// them from the plan and its share's part of the rate.
+func (r *runner) userStages() bool {
+	return len(r.cfg.Plan.Stages) > 0 && !r.cfg.Plan.Open()
+}
+
 // startStages starts moving the fleet along the plan's stages, if it has
-// any.
+// user stages.
 func (r *runner) startStages() {
-	if len(r.cfg.Plan.Stages) > 0 && r.stages.ticker == nil {
+	if r.userStages() && r.stages.ticker == nil {
 		r.stages.ticker = time.NewTicker(stageInterval)
 	}
 }
@@ -77,7 +84,7 @@ func (r *runner) stepStages(ctx context.Context) {
 // to the stage target at the current time instead of the plan's users, and
 // each share's spawn rate comes from stageShareRate.
 func (r *runner) splitUsers(n int) []plan.Share {
-	if len(r.cfg.Plan.Stages) == 0 {
+	if !r.userStages() {
 		return r.cfg.Plan.Split(n)
 	}
 	target, slope := r.cfg.Plan.StageTarget(time.Since(r.started))

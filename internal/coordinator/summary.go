@@ -28,6 +28,10 @@ type TaskSummary struct {
 	Bytes       uint64  `json:"bytes"`
 	RPS         float64 `json:"rps"`
 	LatencyMS   Latency `json:"latency_ms"`
+	// ServiceMS is set in an open-model run, where LatencyMS counts from
+	// when each execution was due: it is the time the target took to
+	// answer.
+	ServiceMS *Latency `json:"service_ms,omitempty"`
 }
 
 // Summary is the final result of a run, written by --out and published on
@@ -40,13 +44,18 @@ type Summary struct {
 	Requests  uint64    `json:"requests"`
 	Failures  uint64    `json:"failures"`
 	// FailureRate is Failures over Requests, from 0 to 1.
-	FailureRate float64            `json:"failure_rate"`
-	Bytes       uint64             `json:"bytes"`
-	RPS         float64            `json:"rps"`
-	LatencyMS   Latency            `json:"latency_ms"`
-	Tasks       []TaskSummary      `json:"tasks"`
-	Errors      []stats.ErrorCount `json:"errors"`
-	Workers     int                `json:"workers"`
+	FailureRate float64 `json:"failure_rate"`
+	Bytes       uint64  `json:"bytes"`
+	RPS         float64 `json:"rps"`
+	LatencyMS   Latency `json:"latency_ms"`
+	// ServiceMS is set in an open-model run; see TaskSummary.
+	ServiceMS *Latency `json:"service_ms,omitempty"`
+	// DroppedArrivals counts the open-model arrivals that were not run
+	// because every user was busy; raising users lets them run.
+	DroppedArrivals uint64             `json:"dropped_arrivals"`
+	Tasks           []TaskSummary      `json:"tasks"`
+	Errors          []stats.ErrorCount `json:"errors"`
+	Workers         int                `json:"workers"`
 	// Lost counts workers that left without a final report; the requests
 	// they sent after their last report are missing from the totals.
 	Lost int `json:"workers_lost"`
@@ -78,6 +87,9 @@ type Point struct {
 	FailureRate float64   `json:"failure_rate"`
 	RPS         float64   `json:"rps"`
 	LatencyMS   Latency   `json:"latency_ms"`
+	// DroppedArrivals counts the open-model arrivals dropped in the
+	// interval.
+	DroppedArrivals uint64 `json:"dropped_arrivals"`
 }
 
 // Live is published on stats.<run>.summary every report interval. Totals
@@ -91,11 +103,16 @@ type Live struct {
 	Requests uint64  `json:"requests"`
 	Failures uint64  `json:"failures"`
 	// FailureRate is Failures over Requests since the start.
-	FailureRate float64  `json:"failure_rate"`
-	Bytes       uint64   `json:"bytes"`
-	RPS         float64  `json:"rps"`
-	LatencyMS   Latency  `json:"latency_ms"`
-	Interval    Interval `json:"interval"`
+	FailureRate float64 `json:"failure_rate"`
+	Bytes       uint64  `json:"bytes"`
+	RPS         float64 `json:"rps"`
+	LatencyMS   Latency `json:"latency_ms"`
+	// ServiceMS is set in an open-model run; see TaskSummary.
+	ServiceMS *Latency `json:"service_ms,omitempty"`
+	// DroppedArrivals counts the open-model arrivals dropped since the
+	// start.
+	DroppedArrivals uint64   `json:"dropped_arrivals"`
+	Interval        Interval `json:"interval"`
 	// Progress is the part of the run done, from 0 to 1: elapsed time over
 	// the duration, or iterations granted over the plan's iterations.
 	Progress float64 `json:"progress"`
@@ -110,6 +127,11 @@ type Interval struct {
 	Bytes       uint64  `json:"bytes"`
 	RPS         float64 `json:"rps"`
 	LatencyMS   Latency `json:"latency_ms"`
+	// ServiceMS is set in an open-model run; see TaskSummary.
+	ServiceMS *Latency `json:"service_ms,omitempty"`
+	// DroppedArrivals counts the open-model arrivals dropped in the
+	// interval.
+	DroppedArrivals uint64 `json:"dropped_arrivals"`
 }
 
 // Snapshot is the argument of Config.OnLive every report interval: the
@@ -159,6 +181,16 @@ func latencyOf(h *histogram.Histogram) Latency {
 	}
 }
 
+// serviceOf returns the service-time figures of h, or nil when h is empty
+// because the run is a closed model.
+func serviceOf(h *histogram.Histogram) *Latency {
+	if h.Count() == 0 {
+		return nil
+	}
+	l := latencyOf(h)
+	return &l
+}
+
 // failureRate returns failures over requests, 0 without requests.
 func failureRate(failures, requests uint64) float64 {
 	if requests == 0 {
@@ -193,6 +225,7 @@ func summarize(tasks []stats.Task, seconds float64) (all stats.Task, out []TaskS
 			Bytes:       t.Bytes,
 			RPS:         rate(t.Requests, seconds),
 			LatencyMS:   latencyOf(&t.Latency),
+			ServiceMS:   serviceOf(&t.Service),
 		})
 	}
 	return all, out

@@ -52,8 +52,14 @@ type Engine struct {
 	refillMu  sync.Mutex   // one user at a time requests a grant
 	exhausted atomic.Bool  // the budget has no more iterations
 
-	seq        atomic.Int64 // value of the last ${seq} in a URL
-	users      atomic.Int64 // users running now
+	open      bool          // the plan is an open model
+	runOffset time.Duration // how far the run was when the share started
+	dropped   atomic.Uint64 // open-model arrivals that found every user busy
+
+	seq atomic.Int64 // value of the last ${seq} in a URL
+	// users counts the users running now, or in an open-model share the
+	// users busy with an execution.
+	users      atomic.Int64
 	origin     time.Time    // monotonic base of validUntil
 	validUntil atomic.Int64 // nanoseconds since origin; 0 means no limit
 	expired    atomic.Bool
@@ -87,7 +93,9 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 	}
 	if opts.Duration > 0 {
 		e.duration = opts.Duration
+		e.runOffset = max(p.Duration-opts.Duration, 0)
 	}
+	e.open = p.Open()
 	clients, err := newClientPool(p)
 	if err != nil {
 		return nil, err
@@ -147,7 +155,11 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.pacer.start()
 
 	var wg sync.WaitGroup
-	e.control(ctx, stop, &wg)
+	if e.open {
+		e.arrive(ctx, stop, &wg)
+	} else {
+		e.control(ctx, stop, &wg)
+	}
 	wg.Wait()
 	if e.expired.Load() {
 		return ErrExpired
@@ -177,8 +189,14 @@ func (e *Engine) SetValidUntil(t time.Time) {
 	e.validUntil.Store(max(1, int64(t.Sub(e.origin))))
 }
 
-// Users returns how many users are running now.
+// Users returns how many users are running now. In an open-model share
+// it is how many users are busy with an execution.
 func (e *Engine) Users() int { return int(e.users.Load()) }
+
+// TakeDropped returns how many open-model arrivals were dropped since the
+// previous call, because every user of the share was busy, and starts
+// counting again from 0.
+func (e *Engine) TakeDropped() uint64 { return e.dropped.Swap(0) }
 
 // Share returns the share the engine runs now.
 func (e *Engine) Share() plan.Share {

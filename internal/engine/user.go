@@ -27,6 +27,12 @@ type user struct {
 
 	executions int64   // tasks run so far
 	vu         *vuHost // nil until the user runs its first Go task
+
+	// In an open-model share, arrivals delivers the time each execution
+	// was due, and scheduled holds it until the execution's first request
+	// is recorded. Both are zero in a closed-model share.
+	arrivals  chan time.Time
+	scheduled time.Time
 }
 
 // loop runs tasks until ctx is done or the controller stops the user. When
@@ -53,16 +59,21 @@ func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
 			return
 		}
 		t := e.tasks[e.chooser.pick(u.rng)]
-		if t.fn != nil {
-			u.runFunc(ctx, t)
-		} else {
-			u.run(t)
-		}
-		u.executions++
+		u.execute(ctx, t)
 		if !u.think(ctx, t) {
 			return
 		}
 	}
+}
+
+// execute runs one execution of t.
+func (u *user) execute(ctx context.Context, t *task) {
+	if t.fn != nil {
+		u.runFunc(ctx, t)
+	} else {
+		u.run(t)
+	}
+	u.executions++
 }
 
 // sleep waits for d, until ctx is done or the user is stopped, and reports
@@ -141,14 +152,24 @@ func (u *user) run(t *task) {
 }
 
 // record adds one request's outcome to the user's statistics shard; an
-// empty failure means success.
+// empty failure means success. In an open-model share, the first request
+// of an execution is timed from when the execution was due, and its
+// elapsed time counts as service time.
 func (u *user) record(t *task, elapsed time.Duration, bytes int, failure string) {
+	latency := elapsed
+	if !u.scheduled.IsZero() {
+		latency = max(elapsed, time.Since(u.scheduled))
+		u.scheduled = time.Time{}
+	}
 	sh := u.shard
 	sh.mu.Lock()
 	st := &sh.tasks[t.index]
 	st.Requests++
 	st.Bytes += uint64(bytes)
-	st.Latency.Record(elapsed)
+	st.Latency.Record(latency)
+	if u.engine.open {
+		st.Service.Record(elapsed)
+	}
 	if failure != "" {
 		st.Failures++
 		st.RecordError(failure)

@@ -132,6 +132,7 @@ type runCollector struct {
 	workers  *prometheus.Desc
 	rps      *prometheus.Desc
 	progress *prometheus.Desc
+	dropped  *prometheus.Desc
 }
 
 func newRunCollector(run string, e *Exporter) *runCollector {
@@ -155,6 +156,8 @@ func newRunCollector(run string, e *Exporter) *runCollector {
 			"Requests per second across the fleet over the last report interval.", nil, runLabel),
 		progress: prometheus.NewDesc("barrage_progress_ratio",
 			"Part of the run done, from 0 to 1: elapsed time over the duration, or iterations granted over the plan's iterations.", nil, runLabel),
+		dropped: prometheus.NewDesc("barrage_dropped_arrivals_total",
+			"Task executions of an open-model run that were due but not started, because every user was busy.", nil, runLabel),
 	}
 }
 
@@ -162,7 +165,7 @@ func newRunCollector(run string, e *Exporter) *runCollector {
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.requests, c.failures, c.bytes, c.latency,
-		c.users, c.workers, c.rps, c.progress,
+		c.users, c.workers, c.rps, c.progress, c.dropped,
 	} {
 		ch <- d
 	}
@@ -180,6 +183,7 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- constMetric(c.workers, prometheus.GaugeValue, float64(l.Workers))
 	ch <- constMetric(c.rps, prometheus.GaugeValue, l.RPS)
 	ch <- constMetric(c.progress, prometheus.GaugeValue, l.Progress)
+	ch <- constMetric(c.dropped, prometheus.CounterValue, float64(l.DroppedArrivals))
 
 	for _, t := range s.Tasks {
 		ch <- constMetric(c.requests, prometheus.CounterValue, float64(t.Requests), t.Name)

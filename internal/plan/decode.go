@@ -12,7 +12,7 @@ import (
 // Keys allowed in each mapping of a plan, in the order the plan format
 // documents them.
 var (
-	planKeys    = []string{"name", "target", "users", "spawn_rate", "duration", "stages", "iterations", "max_rps", "timeout", "think_time", "graceful_stop", "workers", "thresholds", "http", "tasks"}
+	planKeys    = []string{"name", "target", "users", "rate", "spawn_rate", "duration", "stages", "iterations", "max_rps", "timeout", "think_time", "graceful_stop", "workers", "thresholds", "http", "tasks"}
 	workersKeys = []string{"min", "join_timeout"}
 	taskKeys    = []string{"name", "weight", "method", "url", "go", "headers", "body", "body_file", "think_time", "thresholds"}
 )
@@ -43,6 +43,7 @@ func (d *decoder) plan(m *yaml.Node) *Plan {
 	}
 	d.limits(m, f, p)
 	d.stages(f, p)
+	d.openModel(f, p)
 	p.Workers = d.workers(f)
 	if e, ok := f["thresholds"]; ok {
 		p.Thresholds = d.thresholds(e.value, "thresholds")
@@ -102,16 +103,20 @@ func (d *decoder) target(f map[string]entry) target {
 	return target{set: true}
 }
 
-// limits reads the keys that size and bound the run: users, spawn_rate,
-// duration, iterations, max_rps and timeout.
+// limits reads the keys that size and bound the run: users, rate,
+// spawn_rate, duration, iterations, max_rps and timeout.
 func (d *decoder) limits(m *yaml.Node, f map[string]entry, p *Plan) {
-	// With stages, users and duration are optional: stages fills them in.
+	// With stages or rate, users is optional: stages or openModel fill it in.
 	_, hasStages := f["stages"]
+	_, hasRate := f["rate"]
 	if e, ok := f["users"]; ok {
 		n, _ := d.count(e.value, "users", 1, MaxUsers, "100")
 		p.Users = int(n)
-	} else if !hasStages {
+	} else if !hasStages && !hasRate {
 		d.addf(m, "users", "missing key users; set the number of concurrent virtual users, for example users: 100")
+	}
+	if e, ok := f["rate"]; ok {
+		p.Rate, _ = d.arrivalRate(e.value, "rate")
 	}
 
 	p.SpawnRate = float64(p.Users)

@@ -48,6 +48,9 @@ const (
 	// MaxWeight is the maximum weight of one task. It keeps the sum of
 	// all weights far from integer overflow.
 	MaxWeight = 1_000_000
+	// MaxRate is the maximum arrival rate of an open-model plan, in task
+	// executions per second across the fleet.
+	MaxRate = 10_000_000
 )
 
 // Plan is a parsed and validated load test. Parse fills every field that
@@ -59,7 +62,16 @@ type Plan struct {
 	// when the plan sets none, and then every task URL is absolute.
 	Target string `json:"target" msgpack:"target"`
 	// Users is the number of concurrent virtual users across all workers.
+	// In an open-model plan it caps the task executions in progress at
+	// once, and defaults to Rate times Timeout, so that no arrival is
+	// dropped while the target answers within the timeout.
 	Users int `json:"users" msgpack:"users"`
+	// Rate, when above 0, makes the plan an open model: task executions
+	// start at Rate per second across the fleet, whether or not earlier
+	// ones have finished. With rate stages it is the highest stage's
+	// rate. It is 0 for a closed model, where each user runs one task
+	// after another.
+	Rate float64 `json:"rate,omitempty" msgpack:"rate,omitempty"`
 	// SpawnRate is the number of users started per second across all
 	// workers. It defaults to Users, so all users start within a second.
 	SpawnRate float64 `json:"spawn_rate" msgpack:"spawn_rate"`

@@ -20,6 +20,10 @@ type Share struct {
 	SpawnRate float64 `json:"spawn_rate" msgpack:"spawn_rate"`
 	// MaxRPS caps this share's requests per second, or is 0 for no cap.
 	MaxRPS float64 `json:"max_rps" msgpack:"max_rps"`
+	// Part is this share's part of the fleet's arrival rate in an
+	// open-model plan, from 0 to 1; the parts of all shares add up to 1.
+	// It is 0 in a closed-model plan.
+	Part float64 `json:"part,omitempty" msgpack:"part,omitempty"`
 	// Iterations is the exact number of task executions for this share,
 	// or 0 for no limit when the plan sets none. A share with users
 	// always has at least one iteration when the plan sets iterations.
@@ -30,8 +34,8 @@ type Share struct {
 // caps and iterations add up exactly to the plan's.
 //
 // Users are divided as evenly as possible, earlier shares taking the
-// extra users. Spawn rate, max_rps and iterations are divided in
-// proportion to each share's users, so a share with no users gets none of
+// extra users. Spawn rate, max_rps, iterations and the parts of an
+// open-model arrival rate are divided in proportion to each share's users, so a share with no users gets none of
 // them. Shares without users occur when n exceeds the users. They also
 // occur when the plan sets fewer iterations than n, because then only as
 // many shares as there are iterations get users. A share with users and
@@ -56,6 +60,10 @@ func (p *Plan) Split(n int) []Share {
 
 	spawnRates := splitFloatByWeight(p.SpawnRate, users)
 	maxRPS := splitFloatByWeight(p.MaxRPS, users)
+	parts := make([]float64, n)
+	if p.Rate > 0 {
+		parts = splitFloatByWeight(1, users)
+	}
 	iterations := make([]int64, n)
 	if p.Iterations > 0 {
 		iterations = splitIntByWeight(p.Iterations, users)
@@ -69,6 +77,7 @@ func (p *Plan) Split(n int) []Share {
 			Users:      int(users[i]),
 			SpawnRate:  spawnRates[i],
 			MaxRPS:     maxRPS[i],
+			Part:       parts[i],
 			Iterations: iterations[i],
 		}
 	}

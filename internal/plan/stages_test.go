@@ -22,7 +22,7 @@ func TestParseStages(t *testing.T) {
 			users:     200,
 			spawnRate: 200,
 			duration:  100 * time.Second,
-			stages:    []Stage{{30 * time.Second, 50}, {time.Minute, 200}, {10 * time.Second, 0}},
+			stages:    []Stage{{Duration: 30 * time.Second, Users: 50}, {Duration: time.Minute, Users: 200}, {Duration: 10 * time.Second}},
 		},
 		{
 			name:      "explicit users above the highest stage",
@@ -30,7 +30,7 @@ func TestParseStages(t *testing.T) {
 			users:     300,
 			spawnRate: 5,
 			duration:  time.Minute,
-			stages:    []Stage{{time.Minute, 200}},
+			stages:    []Stage{{Duration: time.Minute, Users: 200}},
 		},
 		{
 			name:      "users equal to the highest stage",
@@ -38,7 +38,7 @@ func TestParseStages(t *testing.T) {
 			users:     20,
 			spawnRate: 20,
 			duration:  time.Second,
-			stages:    []Stage{{time.Second, 20}},
+			stages:    []Stage{{Duration: time.Second, Users: 20}},
 		},
 	}
 	for _, tt := range tests {
@@ -124,8 +124,8 @@ func TestParseRejectsInvalidStages(t *testing.T) {
 		},
 		{
 			name: "unknown key in a stage",
-			yaml: "stages:\n  - {duration: 30s, users: 5, rate: 2}\n" + homeTask,
-			want: []wantProblem{{2, "stages[0].rate", `unknown key "rate"`}},
+			yaml: "stages:\n  - {duration: 30s, users: 5, rps: 2}\n" + homeTask,
+			want: []wantProblem{{2, "stages[0].rps", `unknown key "rps"`}},
 		},
 		{
 			name: "stage that is not a mapping",
@@ -161,9 +161,9 @@ func TestParseRejectsInvalidStages(t *testing.T) {
 
 func TestStageTarget(t *testing.T) {
 	p := &Plan{Users: 200, Stages: []Stage{
-		{30 * time.Second, 50},
-		{time.Minute, 200},
-		{10 * time.Second, 0},
+		{Duration: 30 * time.Second, Users: 50},
+		{Duration: time.Minute, Users: 200},
+		{Duration: 10 * time.Second, Users: 0},
 	}}
 	tests := []struct {
 		elapsed time.Duration
@@ -204,7 +204,7 @@ func TestStageTargetWithoutStages(t *testing.T) {
 }
 
 func TestStageTargetFlatStage(t *testing.T) {
-	p := &Plan{Users: 20, Stages: []Stage{{3 * time.Second, 20}, {3 * time.Second, 20}}}
+	p := &Plan{Users: 20, Stages: []Stage{{Duration: 3 * time.Second, Users: 20}, {Duration: 3 * time.Second, Users: 20}}}
 	users, slope := p.StageTarget(4 * time.Second)
 	if users != 20 {
 		t.Errorf("users = %d, want 20", users)

@@ -110,6 +110,7 @@ func (d *decoder) timing(f map[string]entry, p *Plan) {
 	}
 	if e, ok := f["think_time"]; ok {
 		p.ThinkTime = d.thinkTime(e.value, "think_time")
+		d.noOpenThinkTime(e, "think_time", p)
 	}
 
 	// tasks returns one Task per list item, or nil after a problem with
@@ -127,8 +128,17 @@ func (d *decoder) timing(f map[string]entry, p *Plan) {
 			if n.Content[j].Kind == yaml.ScalarNode && n.Content[j].Value == "think_time" {
 				key := fmt.Sprintf("tasks[%d].think_time", i)
 				p.Tasks[i].ThinkTime = d.thinkTime(n.Content[j+1], key)
+				d.noOpenThinkTime(entry{key: n.Content[j], value: n.Content[j+1]}, key, p)
 				break
 			}
 		}
+	}
+}
+
+// noOpenThinkTime records a problem when an open-model plan sets a think
+// time at e, because the arrival rate alone sets the pace there.
+func (d *decoder) noOpenThinkTime(e entry, key string, p *Plan) {
+	if p.Rate > 0 {
+		d.addf(e.key, key, "think_time does not apply to a plan with rate, where the arrival rate sets the pace and a pause would only hold a user; remove think_time or use users instead of rate")
 	}
 }

@@ -85,6 +85,13 @@ func (v *LiveView) render(s coordinator.Snapshot) []byte {
 	fmt.Fprintf(&b, "%s  %-8s %8s  %s %3.0f%%\n", l.Run, l.State, elapsed, bar(l.Progress, 30), 100*l.Progress)
 	fmt.Fprintf(&b, "users %d  workers %d  rps %.1f  requests %d  failures %d (%.2f%%)\n",
 		l.Users, l.Workers, l.RPS, l.Requests, l.Failures, 100*l.FailureRate)
+	if l.ServiceMS != nil || l.DroppedArrivals > 0 {
+		fmt.Fprintf(&b, "dropped arrivals %d", l.DroppedArrivals)
+		if l.ServiceMS != nil {
+			fmt.Fprintf(&b, "  service ms p50 %.2f p99 %.2f", l.ServiceMS.P50, l.ServiceMS.P99)
+		}
+		b.WriteByte('\n')
+	}
 
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', tabwriter.AlignRight)
 	writeTaskRows(tw, s.Tasks, coordinator.TaskSummary{

@@ -31,6 +31,7 @@ func WriteTable(w io.Writer, s *coordinator.Summary) error {
 		fmt.Fprintf(w, ", incomplete: %s", s.Problem)
 	}
 	fmt.Fprintln(w)
+	writeOpenModel(w, s.ServiceMS, s.DroppedArrivals)
 	if len(s.Errors) > 0 {
 		fmt.Fprintln(w, "\nerrors:")
 		for _, e := range s.Errors {
@@ -38,6 +39,23 @@ func WriteTable(w io.Writer, s *coordinator.Summary) error {
 		}
 	}
 	return writeThresholds(w, s.Thresholds)
+}
+
+// writeOpenModel explains the latency of an open-model run, whose
+// service time is set, and prints the service time and the dropped
+// arrivals beside it. It writes nothing for a closed-model run.
+func writeOpenModel(w io.Writer, service *coordinator.Latency, dropped uint64) {
+	if service == nil && dropped == 0 {
+		return
+	}
+	fmt.Fprintln(w, "latency counts from when each execution was due; service time from when its request was sent")
+	if service != nil {
+		fmt.Fprintf(w, "service ms: p50 %.2f  p90 %.2f  p95 %.2f  p99 %.2f  p99.9 %.2f  max %.2f\n",
+			service.P50, service.P90, service.P95, service.P99, service.P999, service.Max)
+	}
+	if dropped > 0 {
+		fmt.Fprintf(w, "dropped arrivals: %d, because every user was busy; raise users to run them\n", dropped)
+	}
 }
 
 // writeThresholds lists each threshold with pass or FAIL, its value and

@@ -23,7 +23,11 @@ type Task struct {
 	Failures uint64              `msgpack:"f"`
 	Bytes    uint64              `msgpack:"b"`
 	Latency  histogram.Histogram `msgpack:"l"`
-	Errors   map[string]uint64   `msgpack:"e,omitempty"`
+	// Service holds the time each request took to be answered, in an
+	// open-model plan, where Latency counts from when the execution was
+	// due. It is empty in a closed-model plan.
+	Service histogram.Histogram `msgpack:"sv"`
+	Errors  map[string]uint64   `msgpack:"e,omitempty"`
 }
 
 // RecordError counts one occurrence of msg, grouping past MaxErrors.
@@ -45,6 +49,7 @@ func (t *Task) Merge(o *Task) {
 	t.Failures += o.Failures
 	t.Bytes += o.Bytes
 	t.Latency.Merge(&o.Latency)
+	t.Service.Merge(&o.Service)
 	for msg, n := range o.Errors {
 		t.addError(msg, n)
 	}
@@ -54,6 +59,7 @@ func (t *Task) Merge(o *Task) {
 func (t *Task) Reset() {
 	t.Requests, t.Failures, t.Bytes = 0, 0, 0
 	t.Latency.Reset()
+	t.Service.Reset()
 	clear(t.Errors)
 }
 

@@ -182,6 +182,7 @@ func (s *shareRun) report(final bool, patience time.Duration) {
 		Elapsed: time.Since(s.start),
 		Sent:    time.Now(),
 		Tasks:   s.engine.Collect(),
+		Dropped: s.engine.TakeDropped(),
 	}
 	data, err := bus.EncodeReport(r)
 	if err != nil {
