@@ -15,6 +15,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/barrage-load/barrage/internal/allowlist"
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/logging"
 	"github.com/barrage-load/barrage/internal/worker"
@@ -35,6 +36,7 @@ func Main() {
 			&cli.StringFlag{Name: "run", Usage: "join only the run with this id; default: the first run announced"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to keep trying to reach NATS at start"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
+			&cli.StringSliceFlag{Name: "allow-target", EnvVars: []string{"BARRAGE_ALLOW_TARGET"}, Usage: "send load only to these hosts: names, *.domain wildcards, addresses or networks such as 10.0.0.0/8 (repeat or separate with commas); default: any host"},
 		},
 		Action:          run,
 		HideHelpCommand: true,
@@ -57,6 +59,10 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
+	allow, err := allowlist.Parse(c.StringSlice("allow-target"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -73,11 +79,11 @@ func run(c *cli.Context) error {
 	}
 	defer b.Close()
 
-	w, err := worker.New(b, worker.Config{ID: c.String("id"), Run: c.String("run"), Logger: log})
+	w, err := worker.New(b, worker.Config{ID: c.String("id"), Run: c.String("run"), Logger: log, Allow: allow})
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	log.Info("worker started", "worker_id", w.ID(), "nats", c.String("nats"), "go_tasks", task.Names())
+	log.Info("worker started", "worker_id", w.ID(), "nats", c.String("nats"), "go_tasks", task.Names(), "allow_target", allow.String())
 	err = w.Run(ctx)
 	switch {
 	case err == nil:

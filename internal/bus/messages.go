@@ -71,6 +71,9 @@ const (
 	WorkerReady   WorkerState = "ready"
 	WorkerRunning WorkerState = "running"
 	WorkerDone    WorkerState = "done"
+	// WorkerRejected: the worker rejected the run, for the Reason in its
+	// presence, and takes no share.
+	WorkerRejected WorkerState = "rejected"
 )
 
 // Presence is a worker's entry at WorkerKey.
@@ -80,6 +83,8 @@ type Presence struct {
 	PID   int         `json:"pid"`
 	State WorkerState `json:"state"`
 	Share int         `json:"share"` // -1 when the worker holds none
+	// Reason says why a worker in WorkerRejected rejected the run.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Report is a worker's message of every report interval: the statistics

@@ -76,8 +76,10 @@ func Run(ctx context.Context, b *bus.Bus, cfg Config) (*Summary, error) {
 		log:     cfg.Logger.With("run", cfg.RunID),
 		agg:     newAggregate(cfg.RunID, cfg.Plan),
 		present: make(map[string]bus.Presence),
-		slots:   make(map[string]*slot),
-		grants:  make(map[string]grantMemo),
+
+		rejections: make(map[string]string),
+		slots:      make(map[string]*slot),
+		grants:     make(map[string]grantMemo),
 
 		thresholds: threshold.Groups(cfg.Plan),
 	}
@@ -93,8 +95,10 @@ type runner struct {
 	record  bus.Run
 	lease   *bus.Lease
 	present map[string]bus.Presence // workers whose presence key exists
-	slots   map[string]*slot        // shares by worker id, of workers present or gone
-	next    int                     // index of the next new share
+	// rejections maps the workers that rejected the run to their reasons.
+	rejections map[string]string
+	slots      map[string]*slot // shares by worker id, of workers present or gone
+	next       int              // index of the next new share
 
 	reports     chan []byte
 	grantReqs   chan *nats.Msg
@@ -183,8 +187,8 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 		case <-joinTimeout.C:
 			if r.record.State == bus.RunWaiting {
 				r.setState(bg, bus.RunDone)
-				return nil, fmt.Errorf("%w: %d of %d after %s; start more workers (worker --nats URL) or lower workers.min",
-					ErrNoWorkers, len(r.present), r.cfg.Plan.Workers.Min, r.cfg.Plan.Workers.JoinTimeout)
+				return nil, fmt.Errorf("%w: %d of %d after %s; start more workers (worker --nats URL) or lower workers.min%s",
+					ErrNoWorkers, len(r.present), r.cfg.Plan.Workers.Min, r.cfg.Plan.Workers.JoinTimeout, r.rejectionText())
 			}
 		case entry := <-watcher.Updates():
 			r.onPresence(entry)

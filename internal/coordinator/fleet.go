@@ -3,6 +3,7 @@ package coordinator
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"sort"
 	"time"
@@ -59,6 +60,10 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 	var p bus.Presence
 	if err := json.Unmarshal(entry.Value(), &p); err != nil || p.ID != id {
 		r.log.Warn("ignoring invalid worker presence", "key", entry.Key(), "err", err)
+		return
+	}
+	if p.State == bus.WorkerRejected {
+		r.onRejection(p)
 		return
 	}
 	_, known := r.present[id]
@@ -236,4 +241,42 @@ func (r *runner) grantSize(s *slot) int64 {
 		limit = max(100, int64(2*w.requests))
 	}
 	return max(1, min(n, limit, left))
+}
+
+// maxRejections bounds how many rejections the coordinator keeps, so that
+// a flood of rejected presences cannot grow its memory without limit.
+const maxRejections = 100
+
+// onRejection records a worker that rejected the run. The worker takes no
+// share and does not count towards workers.min.
+func (r *runner) onRejection(p bus.Presence) {
+	if _, seen := r.rejections[p.ID]; seen || len(r.rejections) >= maxRejections {
+		return
+	}
+	reason := p.Reason
+	if len(reason) > 500 {
+		reason = reason[:500] + "..."
+	}
+	r.rejections[p.ID] = reason
+	r.log.Error("worker rejected the run", "worker_id", p.ID, "host", p.Host, "reason", reason)
+}
+
+// rejectionText returns "; " and the rejections for an error message, or
+// "" when no worker rejected the run.
+func (r *runner) rejectionText() string {
+	list := r.rejectionList()
+	if len(list) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; %d worker(s) rejected the run, %s: %s", len(list), list[0].Worker, list[0].Reason)
+}
+
+// rejectionList returns the rejections sorted by worker id.
+func (r *runner) rejectionList() []Rejection {
+	list := make([]Rejection, 0, len(r.rejections))
+	for id, reason := range r.rejections {
+		list = append(list, Rejection{Worker: id, Reason: reason})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Worker < list[j].Worker })
+	return list
 }

@@ -208,6 +208,7 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 		Errors:          stats.SortedErrors(all.Errors),
 		Workers:         len(r.slots),
 		Lost:            r.lostWorkers(),
+		Rejections:      r.rejectionList(),
 		Complete:        problem == "",
 		Problem:         problem,
 	}

@@ -59,6 +59,9 @@ type Summary struct {
 	// Lost counts workers that left without a final report; the requests
 	// they sent after their last report are missing from the totals.
 	Lost int `json:"workers_lost"`
+	// Rejections lists the workers that rejected the run, such as a
+	// worker whose --allow-target excludes the plan's target.
+	Rejections []Rejection `json:"rejections,omitempty"`
 	// Complete is false when the run was stopped by a signal or a failed
 	// threshold, or some workers never sent their final report.
 	Complete bool `json:"complete"`
@@ -73,6 +76,12 @@ type Summary struct {
 	ThresholdsPassed bool `json:"thresholds_passed"`
 	// History is the fleet's statistics per report interval.
 	History []Point `json:"history"`
+}
+
+// Rejection is a worker that rejected the run, and why.
+type Rejection struct {
+	Worker string `json:"worker"`
+	Reason string `json:"reason"`
 }
 
 // Point is the fleet's statistics over one report interval, for charts

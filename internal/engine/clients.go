@@ -6,12 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/barrage-load/barrage/internal/allowlist"
 	"github.com/barrage-load/barrage/internal/plan"
 )
 
@@ -23,6 +26,7 @@ type clientPool struct {
 	users   int
 	timeout time.Duration
 	tls     *tls.Config // built once from the plan, without a server name
+	allow   *allowlist.List
 
 	mu      sync.Mutex
 	clients map[string]*client // guarded by mu
@@ -30,12 +34,13 @@ type clientPool struct {
 
 // newClientPool prepares the clients of plan p. It returns an error when
 // the plan's CA bundle or client certificate cannot be used.
-func newClientPool(p *plan.Plan) (*clientPool, error) {
+func newClientPool(p *plan.Plan, allow *allowlist.List) (*clientPool, error) {
 	cfg, err := newTLSConfig(p.HTTP)
 	if err != nil {
 		return nil, err
 	}
 	return &clientPool{
+		allow:   allow,
 		http:    p.HTTP,
 		users:   p.Users,
 		timeout: p.Timeout,
@@ -108,13 +113,26 @@ func (cp *clientPool) configure(c *client, serverName string) {
 	// fasthttp's default dialer caches DNS answers for a minute (v1.79.0,
 	// tcpdialer.go). net.Dialer resolves the name again for every new
 	// connection, so a target that moves behind DNS gets the new address.
-	c.DialTimeout = dialNoCache
+	c.DialTimeout = cp.dial
 }
 
-// dialNoCache opens a TCP connection to addr, resolving its host name
-// each time. Unlike fasthttp's default dialer it also dials IPv6.
-func dialNoCache(addr string, timeout time.Duration) (net.Conn, error) {
+// dial opens a TCP connection to addr, resolving its host name each time.
+// Unlike fasthttp's default dialer it also dials IPv6. With an allow list,
+// a host whose name the list does not match may only be reached at an
+// address the list allows, checked on the address actually dialled.
+func (cp *clientPool) dial(addr string, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
+	host, _, err := net.SplitHostPort(addr)
+	if cp.allow != nil && (err != nil || !cp.allow.MatchesName(host)) {
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			ip, _, _ := net.SplitHostPort(address)
+			a, err := netip.ParseAddr(ip)
+			if err != nil || !cp.allow.AllowsAddr(a) {
+				return fmt.Errorf("target %s at %s is %w %s", host, ip, allowlist.ErrNotAllowed, cp.allow)
+			}
+			return nil
+		}
+	}
 	return d.Dial("tcp", addr)
 }
 

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/barrage-load/barrage/internal/allowlist"
 	"github.com/barrage-load/barrage/internal/plan"
 	"github.com/barrage-load/barrage/internal/stats"
 )
@@ -78,6 +79,9 @@ type Options struct {
 	// Budget, when set, supplies the iterations of a plan with iterations,
 	// and the share's own Iterations are ignored.
 	Budget Budget
+	// Allow, when set, limits the hosts that requests may connect to.
+	// A connection to any other host fails, redirects included.
+	Allow *allowlist.List
 }
 
 // New prepares a share of p. It returns an error when a task's request
@@ -96,7 +100,7 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 		e.runOffset = max(p.Duration-opts.Duration, 0)
 	}
 	e.open = p.Open()
-	clients, err := newClientPool(p)
+	clients, err := newClientPool(p, opts.Allow)
 	if err != nil {
 		return nil, err
 	}

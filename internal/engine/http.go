@@ -11,6 +11,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/barrage-load/barrage/internal/allowlist"
 	"github.com/barrage-load/barrage/internal/plan"
 	gotask "github.com/barrage-load/barrage/task"
 )
@@ -89,6 +90,14 @@ func errorMessage(err error) string {
 		return "no free connection within the request timeout; raise http.max_connections"
 	}
 	msg := err.Error()
+	if errors.Is(err, allowlist.ErrNotAllowed) {
+		// The message names the host, but not the dial's source port.
+		var opErr *net.OpError
+		if errors.As(err, &opErr) && opErr.Err != nil {
+			return opErr.Err.Error()
+		}
+		return msg
+	}
 	if i := strings.Index(msg, "dial tcp"); i >= 0 && strings.Contains(msg, "connection refused") {
 		return "connection refused"
 	}

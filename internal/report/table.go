@@ -31,6 +31,9 @@ func WriteTable(w io.Writer, s *coordinator.Summary) error {
 		fmt.Fprintf(w, ", incomplete: %s", s.Problem)
 	}
 	fmt.Fprintln(w)
+	for _, r := range s.Rejections {
+		fmt.Fprintf(w, "worker %s rejected the run: %s\n", r.Worker, r.Reason)
+	}
 	writeOpenModel(w, s.ServiceMS, s.DroppedArrivals)
 	if len(s.Errors) > 0 {
 		fmt.Fprintln(w, "\nerrors:")

@@ -52,6 +52,7 @@ type shareRun struct {
 func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shareRun, error) {
 	var opts engine.Options
 	opts.Duration = a.Duration
+	opts.Allow = p.worker.allow
 	if p.run.Plan.Iterations > 0 {
 		opts.Budget = &grantClient{bus: p.worker.bus, run: p.run.ID, worker: p.worker.id, log: p.log}
 	}

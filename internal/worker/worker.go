@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -16,7 +17,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/barrage-load/barrage/internal/allowlist"
 	"github.com/barrage-load/barrage/internal/bus"
+	"github.com/barrage-load/barrage/internal/plan"
 )
 
 // Config sets up a worker. The zero value joins the first run announced,
@@ -30,14 +33,19 @@ type Config struct {
 	Run string
 	// Logger receives the worker's log; nil means slog.Default.
 	Logger *slog.Logger
+	// Allow, when set, lists the only hosts the worker sends load to. The
+	// worker rejects a plan aimed at any other host, and its engine refuses
+	// connections elsewhere, redirects included.
+	Allow *allowlist.List
 }
 
 // Worker serves one run. It is not safe for concurrent use.
 type Worker struct {
-	bus *bus.Bus
-	id  string
-	run string
-	log *slog.Logger
+	bus   *bus.Bus
+	id    string
+	run   string
+	log   *slog.Logger
+	allow *allowlist.List
 }
 
 // New returns a worker that talks to NATS through b. It returns an error
@@ -57,7 +65,7 @@ func New(b *bus.Bus, cfg Config) (*Worker, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Worker{bus: b, id: id, run: cfg.Run, log: log.With("worker_id", id)}, nil
+	return &Worker{bus: b, id: id, run: cfg.Run, log: log.With("worker_id", id), allow: cfg.Allow}, nil
 }
 
 // ID returns the worker's id.
@@ -72,9 +80,48 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	log := w.log.With("run", run.ID)
+	if err := w.checkTargets(ctx, run.Plan); err != nil {
+		log.Error("rejecting the run: its plan targets a host outside --allow-target", "err", err)
+		w.reject(ctx, run, err)
+		return fmt.Errorf("reject run %s: %w", run.ID, err)
+	}
 	log.Info("joining run", "state", run.State, "users", run.Plan.Users)
 	p := &participation{worker: w, log: log, run: run, finished: make(map[int]bool)}
 	return p.serve(ctx)
+}
+
+// checkTargets returns an error when a task of p sends requests to a host
+// that the worker's allow list does not allow.
+func (w *Worker) checkTargets(ctx context.Context, p *plan.Plan) error {
+	if w.allow == nil {
+		return nil
+	}
+	for _, t := range p.Tasks {
+		if t.URL == "" {
+			continue // a Go task, whose connections the engine checks
+		}
+		u, err := url.Parse(t.URL)
+		if err != nil {
+			return fmt.Errorf("task %s: %w", t.Name, err)
+		}
+		if err := w.allow.Check(ctx, u.Hostname()); err != nil {
+			return fmt.Errorf("task %s: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// reject tells the coordinator that the worker rejected run and why, with
+// a presence in the rejected state that expires after the run's lease.
+func (w *Worker) reject(ctx context.Context, run *bus.Run, reason error) {
+	host, _ := os.Hostname()
+	presence := bus.Presence{
+		ID: w.id, Host: host, PID: os.Getpid(),
+		State: bus.WorkerRejected, Share: -1, Reason: reason.Error(),
+	}
+	if _, err := w.bus.Acquire(ctx, bus.WorkerKey(run.ID, w.id), mustJSON(presence), run.Lease); err != nil {
+		w.log.Warn("could not tell the coordinator that the run was rejected", "run", run.ID, "err", err)
+	}
 }
 
 // waitForRun watches the bucket for a run this worker may join.
