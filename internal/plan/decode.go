@@ -7,6 +7,8 @@ import (
 	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/barrage-load/barrage/internal/redact"
 )
 
 // Keys allowed in each mapping of a plan, in the order the plan format
@@ -86,6 +88,7 @@ func (d *decoder) target(f map[string]entry) target {
 	if !ok {
 		return target{set: true}
 	}
+	e.value = masked(e.value, redact.URL(s))
 
 	u, err := url.Parse(s)
 	switch {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/barrage-load/barrage/internal/redact"
 )
 
 // tasks reads the tasks list of the top-level mapping m.
@@ -178,6 +180,7 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 	if !ok {
 		return ""
 	}
+	v = masked(v, redact.URL(v.Value))
 
 	if strings.HasPrefix(s, "/") && !strings.HasPrefix(s, "//") {
 		switch {
@@ -268,7 +271,7 @@ func (d *decoder) headers(v *yaml.Node, key string) map[string]string {
 			continue
 		}
 		lines[canonical] = k.Line
-		if value, ok := d.headerValue(val, path); ok {
+		if value, ok := d.headerValue(val, path, redact.SecretName(name)); ok {
 			out[name] = value
 		}
 	}
@@ -299,15 +302,20 @@ func headerKeyText(k *yaml.Node) string {
 }
 
 // headerValue reads a header value, which must not contain control
-// characters other than tab because they could split the request.
-func (d *decoder) headerValue(v *yaml.Node, key string) (string, bool) {
+// characters other than tab because they could split the request. The
+// messages about a secret value show a mask instead of the value.
+func (d *decoder) headerValue(v *yaml.Node, key string, secret bool) (string, bool) {
 	s, ok := d.text(v, key, "header value must be a string such as text/html")
 	if !ok {
 		return "", false
 	}
+	shown := v
+	if secret {
+		shown = masked(v, redact.Mask)
+	}
 	for _, r := range s {
 		if r != '\t' && (r < 0x20 || r == 0x7f) {
-			d.addf(v, key, "%s: header value must not contain control characters such as newlines", invalid(v))
+			d.addf(v, key, "%s: header value must not contain control characters such as newlines", invalid(shown))
 			return "", false
 		}
 	}
@@ -325,4 +333,16 @@ func (d *decoder) body(v *yaml.Node, key string) string {
 		return ""
 	}
 	return s
+}
+
+// masked returns a copy of the scalar v whose value reads shown, for
+// messages about a value that holds a secret. The copy keeps v's line and
+// column. The value itself is taken from the original node.
+func masked(v *yaml.Node, shown string) *yaml.Node {
+	if v.Kind != yaml.ScalarNode || shown == v.Value {
+		return v
+	}
+	c := *v
+	c.Value = shown
+	return &c
 }
