@@ -118,7 +118,18 @@ func EncodeReport(r *Report) ([]byte, error) {
 }
 
 // DecodeReport parses a report and checks that it can be merged safely.
-func DecodeReport(data []byte) (*Report, error) {
+// Every error it returns wraps ErrBadReport.
+func DecodeReport(data []byte) (report *Report, err error) {
+	// msgpack v5.4.1 panics on some input, such as nil where a time.Time
+	// is expected, and a report may come from anyone allowed to publish it.
+	defer func() {
+		if p := recover(); p != nil {
+			report, err = nil, fmt.Errorf("%w: the decoder failed: %v", ErrBadReport, p)
+		}
+	}()
+	if err := checkShape(data); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)
+	}
 	var r Report
 	if err := msgpack.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadReport, err)

@@ -253,6 +253,9 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [1]\nb: [*a, *a]\n"))
 	f.Add([]byte("- 1\n"))
 	f.Add([]byte("users: ten\ntasks: {}\n"))
+	f.Add([]byte("rate: 50\nduration: 5s\ntasks: [{name: a, url: 'http://h/'}]\n"))
+	f.Add([]byte("stages: [{duration: 1s, rate: 5}, {duration: 1s, users: 2}]\ntasks: [{name: a, url: 'http://h/'}]\n"))
+	f.Add([]byte("users: 2\nduration: 1s\ntasks: [{name: a, go: login}]\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
@@ -269,7 +272,13 @@ func FuzzParse(f *testing.F) {
 		if p.Duration <= 0 && p.Iterations <= 0 {
 			t.Fatalf("Parse accepted a plan without duration or iterations: %+v", p)
 		}
+		if p.Open() && (p.Users < 1 || p.Rate > MaxRate) {
+			t.Fatalf("Parse accepted an open model with users %d and rate %v", p.Users, p.Rate)
+		}
 		for _, task := range p.Tasks {
+			if task.Go != "" {
+				continue
+			}
 			if !strings.HasPrefix(task.URL, "http://") && !strings.HasPrefix(task.URL, "https://") {
 				t.Fatalf("task %q has a URL that is not absolute: %q", task.Name, task.URL)
 			}
