@@ -97,8 +97,10 @@ type runner struct {
 	present map[string]bus.Presence // workers whose presence key exists
 	// rejections maps the workers that rejected the run to their reasons.
 	rejections map[string]string
-	slots      map[string]*slot // shares by worker id, of workers present or gone
-	next       int              // index of the next new share
+	// rejected counts the messages dropped as malformed or foreign.
+	rejected uint64
+	slots    map[string]*slot // shares by worker id, of workers present or gone
+	next     int              // index of the next new share
 
 	reports     chan []byte
 	grantReqs   chan *nats.Msg
@@ -292,7 +294,14 @@ func (r *runner) onReport(data []byte) {
 	rep, err := bus.DecodeReport(data)
 	if err != nil {
 		r.agg.dropped++
-		r.log.Warn("dropped invalid report", "err", err, "dropped", r.agg.dropped)
+		r.rejectMessage("report", err)
+		return
+	}
+	// Only a worker given a share reports on it, so a report from anyone
+	// else, however well formed, must not change the totals.
+	if s := r.slots[rep.Worker]; rep.Run == r.cfg.RunID && (s == nil || s.index != rep.Share) {
+		r.agg.dropped++
+		r.rejectMessage("report", fmt.Errorf("worker %q holds no share %d in this run", rep.Worker, rep.Share))
 		return
 	}
 	if !r.agg.add(rep, time.Now()) {
@@ -301,6 +310,16 @@ func (r *runner) onReport(data []byte) {
 	}
 	if rep.Final {
 		r.log.Info("final report", "worker_id", rep.Worker, "share", rep.Share)
+	}
+}
+
+// rejectMessage counts a malformed or foreign message of kind, such as
+// "report", and logs it. After the first ten, only every thousandth is
+// logged, so that a flood of bad messages cannot flood the log too.
+func (r *runner) rejectMessage(kind string, err error) {
+	r.rejected++
+	if r.rejected <= 10 || r.rejected%1000 == 0 {
+		r.log.Warn("dropped invalid message", "kind", kind, "err", err, "rejected_messages", r.rejected)
 	}
 }
 

@@ -59,7 +59,10 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 
 	var p bus.Presence
 	if err := json.Unmarshal(entry.Value(), &p); err != nil || p.ID != id {
-		r.log.Warn("ignoring invalid worker presence", "key", entry.Key(), "err", err)
+		if err == nil {
+			err = fmt.Errorf("presence at %s names worker %q", entry.Key(), p.ID)
+		}
+		r.rejectMessage("worker presence", err)
 		return
 	}
 	if p.State == bus.WorkerRejected {

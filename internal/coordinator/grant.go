@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"encoding/json"
+	"fmt"
 
 	"github.com/nats-io/nats.go"
 
@@ -14,7 +15,10 @@ import (
 func (r *runner) onGrant(msg *nats.Msg) {
 	var req bus.GrantRequest
 	if err := json.Unmarshal(msg.Data, &req); err != nil || !bus.ValidID(req.Worker) {
-		r.log.Warn("ignoring invalid request for iterations", "err", err)
+		if err == nil {
+			err = fmt.Errorf("invalid worker id %q", req.Worker)
+		}
+		r.rejectMessage("request for iterations", err)
 		return
 	}
 	memo, seen := r.grants[req.Worker]

@@ -203,14 +203,15 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 		LatencyMS:   latencyOf(&all.Latency),
 		ServiceMS:   serviceOf(&all.Service),
 
-		DroppedArrivals: r.agg.arrivalsDropped,
-		Tasks:           tasks,
-		Errors:          stats.SortedErrors(all.Errors),
-		Workers:         len(r.slots),
-		Lost:            r.lostWorkers(),
-		Rejections:      r.rejectionList(),
-		Complete:        problem == "",
-		Problem:         problem,
+		DroppedArrivals:  r.agg.arrivalsDropped,
+		Tasks:            tasks,
+		Errors:           stats.SortedErrors(all.Errors),
+		Workers:          len(r.slots),
+		Lost:             r.lostWorkers(),
+		Rejections:       r.rejectionList(),
+		RejectedMessages: r.rejected,
+		Complete:         problem == "",
+		Problem:          problem,
 	}
 	s.Thresholds = r.checkFinalThresholds(seconds)
 	s.ThresholdsPassed = len(threshold.Failed(s.Thresholds)) == 0

@@ -62,6 +62,10 @@ type Summary struct {
 	// Rejections lists the workers that rejected the run, such as a
 	// worker whose --allow-target excludes the plan's target.
 	Rejections []Rejection `json:"rejections,omitempty"`
+	// RejectedMessages counts the messages the coordinator dropped as
+	// malformed or foreign: reports, requests for iterations and worker
+	// presences. Such messages never change the totals.
+	RejectedMessages uint64 `json:"rejected_messages"`
 	// Complete is false when the run was stopped by a signal or a failed
 	// threshold, or some workers never sent their final report.
 	Complete bool `json:"complete"`
