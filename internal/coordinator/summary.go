@@ -19,7 +19,7 @@ type Latency struct {
 	Mean float64 `json:"mean"`
 }
 
-// TaskSummary is the statistics of one task.
+// TaskSummary is the statistics of one task, or of one step of a task.
 type TaskSummary struct {
 	Name        string  `json:"name"`
 	Requests    uint64  `json:"requests"`
@@ -28,6 +28,10 @@ type TaskSummary struct {
 	Bytes       uint64  `json:"bytes"`
 	RPS         float64 `json:"rps"`
 	LatencyMS   Latency `json:"latency_ms"`
+	// Steps are the statistics of each step of a task with steps, in plan
+	// order, named after the steps. The task's figures are their merge.
+	// It is nil for a task without steps and for a step.
+	Steps []TaskSummary `json:"steps,omitempty"`
 }
 
 // Summary is the final result of a run, written by --out and published on
@@ -196,4 +200,14 @@ func summarize(tasks []stats.Task, seconds float64) (all stats.Task, out []TaskS
 		})
 	}
 	return all, out
+}
+
+// addSteps sets the Steps of each summary of a task with steps, from
+// steps indexed like summaries, with rates over seconds.
+func addSteps(summaries []TaskSummary, steps [][]stats.Task, seconds float64) {
+	for i := range summaries {
+		if steps[i] != nil {
+			_, summaries[i].Steps = summarize(steps[i], seconds)
+		}
+	}
 }
