@@ -116,7 +116,7 @@ func (d *decoder) csvTable(v *yaml.Node, content string, out *Data) bool {
 	}
 	out.Columns = header
 
-	problems := 0
+	problems, read := 0, 0
 	for {
 		row, err := r.Read()
 		if errors.Is(err, io.EOF) {
@@ -126,12 +126,13 @@ func (d *decoder) csvTable(v *yaml.Node, content string, out *Data) bool {
 			d.addf(v, "data.file", "file %s is not valid CSV: %v", name, err)
 			return false
 		}
+		read++
 		if len(row) != len(header) {
 			problems++
 			line, _ := r.FieldPos(0)
 			if problems <= maxRowProblems {
 				d.addf(v, "data.file", "file %s, line %d (row %d): row has %d fields, but the header names %d columns; give every row one value per column",
-					name, line, len(out.Rows)+1, len(row), len(header))
+					name, line, read, len(row), len(header))
 			}
 			continue
 		}

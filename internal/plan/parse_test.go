@@ -253,6 +253,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("a: &a [1]\nb: [*a, *a]\n"))
 	f.Add([]byte("- 1\n"))
 	f.Add([]byte("users: ten\ntasks: {}\n"))
+	f.Add([]byte("users: 1\niterations: 1\ntasks:\n  - name: a\n    steps:\n      - {name: s, url: 'http://h/${seq}', extract: {t: {json: $.a[0]}}, expect: {status: [200]}}\n      - {name: u, url: 'http://h/', headers: {A: '${t}'}}\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
@@ -270,8 +271,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted a plan without duration or iterations: %+v", p)
 		}
 		for _, task := range p.Tasks {
-			if !strings.HasPrefix(task.URL, "http://") && !strings.HasPrefix(task.URL, "https://") {
-				t.Fatalf("task %q has a URL that is not absolute: %q", task.Name, task.URL)
+			urls := []string{task.URL}
+			switch {
+			case task.Go != "":
+				urls = nil
+			case task.Steps != nil:
+				urls = urls[:0]
+				for _, s := range task.Steps {
+					urls = append(urls, s.URL)
+				}
+			}
+			for _, u := range urls {
+				if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+					t.Fatalf("task %q has a URL that is not absolute: %q", task.Name, u)
+				}
 			}
 		}
 	})
