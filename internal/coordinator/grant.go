@@ -31,8 +31,8 @@ func (r *runner) onGrant(msg *nats.Msg) {
 			// Iterations are numbered in the order they are granted. With
 			// data in once mode the number is the row an iteration uses.
 			// NOTE: iterations granted to a worker that dies are never
-			// granted again, so the rows of those it had not run stay
-			// unused; no row is used twice.
+			// granted again. So no row is used twice, but the rows of the
+			// iterations that it had not run stay unused.
 			memo.first = r.granted
 			memo.iterations = r.grantSize(s)
 			s.granted += memo.iterations

@@ -26,8 +26,8 @@ var ErrExpired = errors.New("share expired: its lease was not renewed in time")
 type Budget interface {
 	// Grant returns how many more iterations the engine may start, n, 0
 	// when the fleet's iterations are used up. They are the iterations
-	// numbered first to first+n-1 across the fleet, from 0, which tells
-	// a plan with data in once mode which rows they use. Grant blocks
+	// numbered first to first+n-1 across the fleet, counted from 0, and
+	// with data in once mode these numbers select the rows. Grant blocks
 	// until the grant arrives or ctx is done, when it returns ctx's error.
 	Grant(ctx context.Context) (first, n int64, err error)
 }

@@ -17,7 +17,7 @@ import (
 
 // maxCheckedBody bounds the decompressed size of a response body that
 // checks and extraction read, so that a small compressed body cannot take
-// all memory.
+// all memory. A body that decodes to more fails its step.
 const maxCheckedBody = 64 << 20
 
 // step is one request of a task, ready to send: its request built once,

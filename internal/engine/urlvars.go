@@ -7,7 +7,7 @@ import (
 	"github.com/barrage-load/barrage/internal/plan"
 )
 
-// varKind is where the value of a variable comes from.
+// varKind is the source of a variable's value.
 type varKind uint8
 
 const (

@@ -31,7 +31,7 @@ func IsVariableName(s string) bool {
 // SplitVariables splits s at its ${name} variables into the literal text
 // around them and the names: s is literals[0] + ${names[0]} + literals[1]
 // and so on, with one more literal than names. A "${" without a closing
-// "}" is literal text; Parse rejects it.
+// "}" stays in the literal text, and Parse rejects such a plan.
 func SplitVariables(s string) (literals, names []string) {
 	rest := s
 	for {
