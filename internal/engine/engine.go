@@ -69,6 +69,11 @@ type Engine struct {
 	// requestLimit is the latest end of any request, in nanoseconds since
 	// origin, or 0 for no limit beyond the plan's timeout.
 	requestLimit atomic.Int64
+
+	// ended is closed when the run's duration passed or Run's ctx is
+	// done, but not when the iterations ran out. Run sets it before it
+	// starts users.
+	ended <-chan struct{}
 }
 
 // Options adjusts how a share runs. The zero value runs it as the plan
@@ -170,6 +175,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, e.duration)
 		defer cancel()
 	}
+	e.ended = ctx.Done()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer e.watchEnd(ctx)()

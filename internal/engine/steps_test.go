@@ -688,3 +688,58 @@ tasks:
 		b.Fatalf("profile: %d requests and %d failures, want %d and 0: %v", got.Requests, got.Failures, b.N+1, got.Errors)
 	}
 }
+
+func TestStepsPacedByMaxRPS(t *testing.T) {
+	tg := newTarget(t)
+	p := parsePlan(t, `
+target: %s
+users: 4
+spawn_rate: 1000
+iterations: 100
+max_rps: 200
+tasks:
+  - name: flow
+    steps:
+      - {name: first, url: /first}
+      - {name: second, url: /second}
+`, tg.server.URL)
+	e := newEngine(t, p, onlyShare(p))
+	elapsed := runEngine(t, e)
+
+	if n := tg.total.Load(); n != 200 {
+		t.Fatalf("target received %d requests, want 200", n)
+	}
+	// 200 requests at 200 per second take at least 199 intervals of 5 ms
+	// when every step waits for its turn.
+	if elapsed < 900*time.Millisecond {
+		t.Errorf("Run took %v for 200 requests at max_rps 200, want at least 0.9s", elapsed)
+	}
+}
+
+func TestRunEndSkipsLaterSteps(t *testing.T) {
+	tg := newTarget(t)
+	p := parsePlan(t, `
+target: %s
+users: 1
+duration: 300ms
+graceful_stop: 5s
+tasks:
+  - name: flow
+    steps:
+      - {name: slow, url: '/slow?delay=800ms'}
+      - {name: after, url: /after}
+`, tg.server.URL)
+	e := newEngine(t, p, onlyShare(p))
+	runEngine(t, e)
+	got := stepStats(e.Collect())
+
+	if n := tg.count("/slow"); n != 1 {
+		t.Errorf("target received %d requests for /slow, want 1", n)
+	}
+	if n := tg.count("/after"); n != 0 {
+		t.Errorf("target received %d requests for /after after the run ended, want 0", n)
+	}
+	if st := got["flow/slow"]; st.Requests != 1 || st.Failures != 0 {
+		t.Errorf("slow: %d requests and %d failures, want 1 and 0: %v", st.Requests, st.Failures, st.Errors)
+	}
+}

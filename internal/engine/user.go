@@ -96,11 +96,40 @@ func (u *user) sleep(ctx context.Context, d time.Duration) bool {
 // run sends the requests of one execution of task t, step by step. A step
 // that fails ends the execution, so the later steps are not sent.
 func (u *user) run(t *task) {
-	for _, s := range t.steps {
+	for i, s := range t.steps {
+		if i > 0 && !u.nextStep() {
+			return
+		}
 		if !u.runStep(s) {
 			return
 		}
 	}
+}
+
+// nextStep waits for the turn of a task's next step under max_rps, as the
+// loop does before the first, and reports whether to send it. It is not
+// sent once the run ended or the share expired. Running out of
+// iterations, or the user being stopped, lets the execution finish.
+func (u *user) nextStep() bool {
+	e := u.engine
+	if d := e.pacer.reserve(); d > 0 {
+		if u.timer == nil {
+			u.timer = time.NewTimer(d)
+		} else {
+			u.timer.Reset(d)
+		}
+		select {
+		case <-u.timer.C:
+		case <-e.ended:
+			return false
+		}
+	}
+	select {
+	case <-e.ended:
+		return false
+	default:
+	}
+	return !e.expiredNow()
 }
 
 // record adds one request's outcome to the statistics at slot in the

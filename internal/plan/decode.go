@@ -51,7 +51,11 @@ func (d *decoder) plan(m *yaml.Node) *Plan {
 	}
 	p.HTTP = d.httpOptions(f)
 	p.Tasks = d.tasks(m, f, t)
-	d.checkVariableUses(p.Data, dataNode)
+	if _, hasData := f["data"]; !hasData || p.Data != nil {
+		// The columns of invalid data are unknown, so no use of a
+		// variable can be checked against them.
+		d.checkVariableUses(p.Data, dataNode)
+	}
 	d.timing(f, p)
 	return p
 }

@@ -247,10 +247,12 @@ func (d *decoder) extract(v *yaml.Node, key, where string) []Extract {
 			d.addf(k, path, "%q is a built-in variable; give the extracted variable another name", name)
 			continue
 		}
+		// The name is defined even when its extractor is invalid, so that
+		// its uses are not reported as unknown as well.
+		d.defineExtracted(name, where)
 		if x, ok := d.extractor(val, path); ok {
 			x.Variable = name
 			out = append(out, x)
-			d.defineExtracted(name, where)
 		}
 	}
 	return out

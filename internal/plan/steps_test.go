@@ -584,3 +584,18 @@ func TestExpectedStatuses(t *testing.T) {
 		}
 	}
 }
+
+func TestParseInvalidDataHidesUnknownVariables(t *testing.T) {
+	yaml := "target: http://127.0.0.1:8080\nusers: 1\nduration: 1m\ndata: {file: missing.csv}\n" +
+		"tasks:\n  - name: a\n    url: /a/${username}\n"
+	_, err := parse([]byte(yaml), t.TempDir(), MaxInputSize)
+	checkProblems(t, err, []wantProblem{{4, "data.file", "file not found"}})
+}
+
+func TestParseInvalidExtractorKeepsVariableKnown(t *testing.T) {
+	yaml := "target: http://127.0.0.1:8080\nusers: 1\nduration: 1m\ntasks:\n" +
+		"  - name: a\n    url: /a\n    extract: {token: {json: token}}\n" +
+		"  - name: b\n    url: /b/${token}\n"
+	_, err := Parse([]byte(yaml))
+	checkProblems(t, err, []wantProblem{{7, "tasks[0].extract.token.json", "must start with $"}})
+}
