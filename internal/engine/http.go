@@ -35,11 +35,11 @@ type task struct {
 func newTask(index int, t plan.Task, clients *clientPool, vars *variableTable) (*task, error) {
 	prepared := &task{index: index, name: t.Name}
 	if len(t.Steps) == 0 {
-		one := plan.Step{
+		request := plan.Step{
 			Method: t.Method, URL: t.URL, Headers: t.Headers, Body: t.Body,
 			BodyFile: t.BodyFile, Extract: t.Extract, Expect: t.Expect,
 		}
-		s, err := newStep(one, "task "+t.Name, clients, vars)
+		s, err := newStep(request, "task "+t.Name, clients, vars)
 		if err != nil {
 			return nil, err
 		}
