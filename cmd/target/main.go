@@ -5,15 +5,25 @@
 //	GET /               a short text
 //	GET /slow?ms=N      the same after N milliseconds (default 100)
 //	GET /status/CODE    an empty response with that status
+//	POST /login         {"user": NAME, "password": P} -> {"token": T}, also in X-Token; 400 without both
+//	GET /profile        {"user": NAME} with "Authorization: Bearer T", 401 otherwise
 //	GET /counts         the counts so far, as JSON
+//
+// Tokens are signed with a key drawn at start, so the target keeps no
+// state per login and a token stays valid until it stops.
 package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +31,7 @@ import (
 	"os/signal"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -36,7 +47,8 @@ func main() {
 		fmt.Fprintf(os.Stderr, "target: listen on %s: %v (pick a free address with --listen)\n", *listen, err)
 		os.Exit(1)
 	}
-	c := &counter{paths: make(map[string]int64)}
+	c := &counter{paths: make(map[string]int64), key: make([]byte, 32)}
+	rand.Read(c.key)
 	srv := &http.Server{Handler: c.handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -58,10 +70,12 @@ func main() {
 	}
 }
 
-// counter counts requests per path. It is safe for concurrent use.
+// counter counts requests per path and serves the endpoints. It is safe
+// for concurrent use.
 type counter struct {
 	mu    sync.Mutex
 	paths map[string]int64
+	key   []byte // signs login tokens
 }
 
 func (c *counter) handler() http.Handler {
@@ -90,11 +104,51 @@ func (c *counter) handler() http.Handler {
 		}
 		w.WriteHeader(code)
 	})
+	mux.HandleFunc("POST /login", c.login)
+	mux.HandleFunc("GET /profile", c.profile)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		c.add(r.URL.Path)
 		fmt.Fprintln(w, "hello from the barrage demo target")
 	})
 	return mux
+}
+
+// login issues a token to any user that sends a name and a password.
+func (c *counter) login(w http.ResponseWriter, r *http.Request) {
+	c.add(r.URL.Path)
+	var creds struct {
+		User     string `json:"user"`
+		Password string `json:"password"`
+	}
+	err := json.NewDecoder(io.LimitReader(r.Body, 4096)).Decode(&creds)
+	if err != nil || creds.User == "" || creds.Password == "" || strings.Contains(creds.User, ".") {
+		http.Error(w, `send {"user": NAME, "password": PASSWORD} with a NAME without dots`, http.StatusBadRequest)
+		return
+	}
+	token := creds.User + "." + c.sign(creds.User)
+	w.Header().Set("X-Token", token)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"token": token})
+}
+
+// profile returns the user of a valid bearer token.
+func (c *counter) profile(w http.ResponseWriter, r *http.Request) {
+	c.add(r.URL.Path)
+	token, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	user, sig, ok := strings.Cut(token, ".")
+	if !ok || !hmac.Equal([]byte(sig), []byte(c.sign(user))) {
+		http.Error(w, "missing or invalid bearer token; log in at POST /login", http.StatusUnauthorized)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"user": user})
+}
+
+// sign returns the signature of user's token.
+func (c *counter) sign(user string) string {
+	mac := hmac.New(sha256.New, c.key)
+	mac.Write([]byte(user))
+	return hex.EncodeToString(mac.Sum(nil))
 }
 
 func (c *counter) add(path string) {

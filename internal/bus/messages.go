@@ -59,8 +59,11 @@ type GrantRequest struct {
 }
 
 // GrantReply carries the iterations granted; 0 means none are left.
+// They are the iterations numbered First to First+Iterations-1 across the
+// fleet, counted from 0 in the order the coordinator granted them.
 type GrantReply struct {
 	Iterations int64 `json:"iterations"`
+	First      int64 `json:"first,omitempty"`
 }
 
 // WorkerState is the stage of a worker in a run.
@@ -109,8 +112,9 @@ type Report struct {
 // report or contradicts itself.
 var ErrBadReport = errors.New("invalid report")
 
-// maxReportTasks bounds the task count of a decoded report.
-const maxReportTasks = 10000
+// maxReportTasks bounds the entries of a decoded report: one per task,
+// or per step of a task with steps.
+const maxReportTasks = plan.MaxTasks * plan.MaxSteps
 
 // EncodeReport returns the msgpack encoding of r.
 func EncodeReport(r *Report) ([]byte, error) {

@@ -114,3 +114,37 @@ func BenchmarkDecodeReport(b *testing.B) {
 		}
 	}
 }
+
+func TestReportCarriesStep(t *testing.T) {
+	in := sampleReport()
+	step := in.Tasks[0]
+	step.Step = "login"
+	in.Tasks = append(in.Tasks, step)
+	data, err := bus.EncodeReport(in)
+	if err != nil {
+		t.Fatalf("encode: %v", err)
+	}
+	out, err := bus.DecodeReport(data)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if len(out.Tasks) != 2 || out.Tasks[0].Step != "" || out.Tasks[1].Step != "login" {
+		t.Errorf("steps after decoding = %q and %q, want none and login", out.Tasks[0].Step, out.Tasks[1].Step)
+	}
+
+	// A task without a step leaves the key out, so reports of plans
+	// without steps keep their size.
+	var raw struct {
+		Tasks []map[string]any `msgpack:"tasks"`
+	}
+	if err := msgpack.Unmarshal(data, &raw); err != nil {
+		t.Fatalf("unmarshal: %v", err)
+	}
+	fields := raw.Tasks
+	if _, ok := fields[0]["s"]; ok {
+		t.Errorf("task without a step has the key s: %v", fields[0])
+	}
+	if fields[1]["s"] != "login" {
+		t.Errorf("step key s = %v, want login", fields[1]["s"])
+	}
+}

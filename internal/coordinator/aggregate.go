@@ -24,6 +24,13 @@ type aggregate struct {
 	// in the current interval.
 	arrivalsDropped         uint64
 	intervalArrivalsDropped uint64
+
+	// stepIndex, stepTotal and stepInterval are the same for the steps of
+	// each task, indexed like total. They are nil for a task without
+	// steps, and the entries are named after the steps.
+	stepIndex    []map[string]int
+	stepTotal    [][]stats.Task
+	stepInterval [][]stats.Task
 }
 
 // workerStats is the coordinator's record of one worker, from its reports.
@@ -49,10 +56,24 @@ func newAggregate(run string, p *plan.Plan) *aggregate {
 		workers:   make(map[string]*workerStats),
 		finals:    make(map[int]bool),
 	}
+	a.stepIndex = make([]map[string]int, len(p.Tasks))
+	a.stepTotal = make([][]stats.Task, len(p.Tasks))
+	a.stepInterval = make([][]stats.Task, len(p.Tasks))
 	for i, t := range p.Tasks {
 		a.taskIndex[t.Name] = i
 		a.total[i].Name = t.Name
 		a.interval[i].Name = t.Name
+		if len(t.Steps) == 0 {
+			continue
+		}
+		a.stepIndex[i] = make(map[string]int, len(t.Steps))
+		a.stepTotal[i] = make([]stats.Task, len(t.Steps))
+		a.stepInterval[i] = make([]stats.Task, len(t.Steps))
+		for j, s := range t.Steps {
+			a.stepIndex[i][s.Name] = j
+			a.stepTotal[i][j].Name = s.Name
+			a.stepInterval[i][j].Name = s.Name
+		}
 	}
 	return a
 }
@@ -78,6 +99,16 @@ func (a *aggregate) add(r *bus.Report, now time.Time) bool {
 		idx, ok := a.taskIndex[t.Name]
 		if !ok {
 			continue
+		}
+		// A task with steps is the merge of its steps, and a task without
+		// steps reports under its own name only.
+		if t.Step != "" || a.stepIndex[idx] != nil {
+			j, ok := a.stepIndex[idx][t.Step]
+			if !ok {
+				continue
+			}
+			a.stepTotal[idx][j].Merge(t)
+			a.stepInterval[idx][j].Merge(t)
 		}
 		a.total[idx].Merge(t)
 		a.interval[idx].Merge(t)
@@ -142,4 +173,22 @@ func (a *aggregate) takeInterval() ([]stats.Task, uint64) {
 	dropped := a.intervalArrivalsDropped
 	a.intervalArrivalsDropped = 0
 	return out, dropped
+}
+
+// takeStepInterval returns the statistics of the steps over the interval
+// that ends now, indexed like takeInterval's, and starts the next one.
+func (a *aggregate) takeStepInterval() [][]stats.Task {
+	out := make([][]stats.Task, len(a.stepInterval))
+	for i, steps := range a.stepInterval {
+		if steps == nil {
+			continue
+		}
+		out[i] = make([]stats.Task, len(steps))
+		for j := range steps {
+			out[i][j].Name = steps[j].Name
+			out[i][j].Merge(&steps[j])
+			steps[j].Reset()
+		}
+	}
+	return out
 }

@@ -340,3 +340,85 @@ func TestAggregateIgnoresUnknownTask(t *testing.T) {
 		t.Errorf("dropped = %d, want 0", a.dropped)
 	}
 }
+
+// stepStats returns the statistics of one step of task, as a worker
+// reports them.
+func stepStats(task, step string, requests, failures uint64) stats.Task {
+	st := taskStats(task, requests, failures)
+	st.Step = step
+	return st
+}
+
+func TestAggregateMergesSteps(t *testing.T) {
+	p, err := plan.Parse([]byte(`
+users: 4
+duration: 1m
+tasks:
+  - name: home
+    url: http://127.0.0.1:8080/
+  - name: flow
+    steps:
+      - {name: login, url: 'http://127.0.0.1:8080/login'}
+      - {name: profile, url: 'http://127.0.0.1:8080/profile'}
+`))
+	if err != nil {
+		t.Fatalf("parse plan: %v", err)
+	}
+	a := newAggregate(testRun, p)
+	now := time.Now()
+	r1 := newReport("w1", 1, 2)
+	r1.Tasks = []stats.Task{
+		taskStats("home", 4, 0),
+		stepStats("flow", "login", 5, 1),
+		stepStats("flow", "profile", 3, 2),
+		stepStats("flow", "logout", 7, 0), // not in the plan
+		stepStats("home", "login", 9, 0),  // home has no steps
+		taskStats("flow", 11, 0),          // flow reports per step only
+	}
+	r2 := newReport("w2", 1, 2)
+	r2.Tasks = []stats.Task{stepStats("flow", "login", 2, 0)}
+	a.add(r1, now)
+	a.add(r2, now)
+
+	if got := requests(t, a, 0); got != 4 {
+		t.Errorf("home requests = %d, want 4", got)
+	}
+	flow := a.total[1]
+	if flow.Requests != 10 || flow.Failures != 3 {
+		t.Errorf("flow: %d requests and %d failures, want the sum of its steps, 10 and 3", flow.Requests, flow.Failures)
+	}
+	login, profile := a.stepTotal[1][0], a.stepTotal[1][1]
+	if login.Name != "login" || login.Requests != 7 || login.Failures != 1 {
+		t.Errorf("login = %q with %d requests and %d failures, want login, 7 and 1", login.Name, login.Requests, login.Failures)
+	}
+	if profile.Name != "profile" || profile.Requests != 3 || profile.Failures != 2 {
+		t.Errorf("profile = %q with %d requests and %d failures, want profile, 3 and 2", profile.Name, profile.Requests, profile.Failures)
+	}
+	if a.stepTotal[0] != nil {
+		t.Errorf("home has step statistics: %+v", a.stepTotal[0])
+	}
+
+	interval := a.takeStepInterval()
+	if got := interval[1][0].Requests; got != 7 {
+		t.Errorf("interval login requests = %d, want 7", got)
+	}
+	if got := a.takeStepInterval()[1][0].Requests; got != 0 {
+		t.Errorf("second interval login requests = %d, want 0", got)
+	}
+	if got := a.stepTotal[1][0].Requests; got != 7 {
+		t.Errorf("login total = %d after takeStepInterval, want 7", got)
+	}
+
+	_, summaries := summarize(a.total, 2)
+	addSteps(summaries, a.stepTotal, 2)
+	if summaries[0].Steps != nil {
+		t.Errorf("home summary has steps: %+v", summaries[0].Steps)
+	}
+	steps := summaries[1].Steps
+	if len(steps) != 2 || steps[0].Name != "login" || steps[1].Name != "profile" {
+		t.Fatalf("flow summary steps = %+v, want login and profile", steps)
+	}
+	if steps[0].RPS != 3.5 || steps[1].FailureRate != 2.0/3 {
+		t.Errorf("steps rps %v and failure rate %v, want 3.5 and 0.667", steps[0].RPS, steps[1].FailureRate)
+	}
+}

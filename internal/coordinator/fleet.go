@@ -225,6 +225,7 @@ func (r *runner) liveWorkers() int {
 type grantMemo struct {
 	seq        uint64
 	iterations int64
+	first      int64 // number of the first iteration granted
 }
 
 // firstGrant bounds a grant to a worker that has not reported yet.

@@ -32,13 +32,19 @@ func (r *runner) onGrant(msg *nats.Msg) {
 		memo = grantMemo{seq: req.Seq}
 		s := r.slots[req.Worker]
 		if s != nil && !s.departed && r.record.State == bus.RunRunning {
+			// Iterations are numbered in the order they are granted. With
+			// data in once mode the number is the row an iteration uses.
+			// NOTE: iterations granted to a worker that dies are never
+			// granted again. So no row is used twice, but the rows of the
+			// iterations that it had not run stay unused.
+			memo.first = r.granted
 			memo.iterations = r.grantSize(s)
 			s.granted += memo.iterations
 			r.granted += memo.iterations
 		}
 		r.grants[req.Worker] = memo
 	}
-	if err := msg.Respond(mustJSON(bus.GrantReply{Iterations: memo.iterations})); err != nil {
+	if err := msg.Respond(mustJSON(bus.GrantReply{Iterations: memo.iterations, First: memo.first})); err != nil {
 		r.log.Warn("could not reply to a request for iterations", "worker_id", req.Worker, "err", err)
 	}
 }

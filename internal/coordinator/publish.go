@@ -49,9 +49,14 @@ func (r *runner) publishLive(now time.Time) {
 
 	intervalTasks, intervalDropped := r.agg.takeInterval()
 	intervalAll, intervalSummaries := summarize(intervalTasks, seconds)
+	addSteps(intervalSummaries, r.agg.takeStepInterval(), seconds)
 	all, totals := summarize(r.agg.total, elapsed)
+	addSteps(totals, r.agg.stepTotal, elapsed)
 	for i := range totals {
 		totals[i].RPS = intervalSummaries[i].RPS
+		for j := range totals[i].Steps {
+			totals[i].Steps[j].RPS = intervalSummaries[i].Steps[j].RPS
+		}
 	}
 
 	live := Live{
@@ -190,6 +195,7 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 
 	seconds := r.elapsed(ended)
 	all, tasks := summarize(r.agg.total, seconds)
+	addSteps(tasks, r.agg.stepTotal, seconds)
 	s := &Summary{
 		Run:         r.cfg.RunID,
 		Started:     r.started,

@@ -19,7 +19,7 @@ type Latency struct {
 	Mean float64 `json:"mean"`
 }
 
-// TaskSummary is the statistics of one task.
+// TaskSummary is the statistics of one task, or of one step of a task.
 type TaskSummary struct {
 	Name        string  `json:"name"`
 	Requests    uint64  `json:"requests"`
@@ -32,6 +32,10 @@ type TaskSummary struct {
 	// when each execution was due: it is the time the target took to
 	// answer.
 	ServiceMS *Latency `json:"service_ms,omitempty"`
+	// Steps are the statistics of each step of a task with steps, in plan
+	// order, named after the steps. The task's figures are their merge.
+	// It is nil for a task without steps and for a step.
+	Steps []TaskSummary `json:"steps,omitempty"`
 }
 
 // Summary is the final result of a run, written by --out and published on
@@ -242,4 +246,14 @@ func summarize(tasks []stats.Task, seconds float64) (all stats.Task, out []TaskS
 		})
 	}
 	return all, out
+}
+
+// addSteps sets the Steps of each summary of a task with steps, from
+// steps indexed like summaries, with rates over seconds.
+func addSteps(summaries []TaskSummary, steps [][]stats.Task, seconds float64) {
+	for i := range summaries {
+		if steps[i] != nil {
+			_, summaries[i].Steps = summarize(steps[i], seconds)
+		}
+	}
 }

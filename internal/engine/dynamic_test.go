@@ -125,21 +125,25 @@ tasks:
 	}
 }
 
-// grants hands out a fixed number of iterations in chunks.
+// grants hands out a fixed number of iterations in chunks, numbered in
+// the order they are granted.
 type grants struct {
-	mu    sync.Mutex
-	left  int64
-	chunk int64
-	calls int
+	mu      sync.Mutex
+	left    int64
+	chunk   int64
+	calls   int
+	granted int64
 }
 
-func (g *grants) Grant(ctx context.Context) (int64, error) {
+func (g *grants) Grant(ctx context.Context) (first, n int64, err error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.calls++
-	n := min(g.left, g.chunk)
+	n = min(g.left, g.chunk)
 	g.left -= n
-	return n, nil
+	first = g.granted
+	g.granted += n
+	return first, n, nil
 }
 
 func TestBudgetSharedByEngines(t *testing.T) {

@@ -25,10 +25,12 @@ var ErrExpired = errors.New("share expired: its lease was not renewed in time")
 
 // Budget hands out iterations to an engine whose fleet shares one count.
 type Budget interface {
-	// Grant returns how many more iterations the engine may start, 0 when
-	// the fleet's iterations are used up. It blocks until the grant arrives
-	// or ctx is done, when it returns ctx's error.
-	Grant(ctx context.Context) (int64, error)
+	// Grant returns how many more iterations the engine may start, n, 0
+	// when the fleet's iterations are used up. They are the iterations
+	// numbered first to first+n-1 across the fleet, counted from 0, and
+	// with data in once mode these numbers select the rows. Grant blocks
+	// until the grant arrives or ctx is done, when it returns ctx's error.
+	Grant(ctx context.Context) (first, n int64, err error)
 }
 
 // Engine runs one share of a plan. Run starts it once; the other methods
@@ -37,6 +39,9 @@ type Engine struct {
 	plan     *plan.Plan
 	duration time.Duration
 	tasks    []*task
+	slots    []stats.Task // the task and step name of each statistics slot
+	vars     *variableTable
+	data     *dataRows // nil without data
 	clients  *clientPool
 	chooser  chooser
 	pacer    pacer
@@ -52,12 +57,15 @@ type Engine struct {
 	remaining atomic.Int64 // iterations granted and not yet started
 	refillMu  sync.Mutex   // one user at a time requests a grant
 	exhausted atomic.Bool  // the budget has no more iterations
+	// iterations records the fleet-wide numbers of the iterations granted,
+	// for data in once mode only.
+	iterations iterationRanges
 
 	open      bool          // the plan is an open model
 	runOffset time.Duration // how far the run was when the share started
 	dropped   atomic.Uint64 // open-model arrivals that found every user busy
 
-	seq atomic.Int64 // value of the last ${seq} in a URL
+	seq atomic.Int64 // value of the last ${seq} of a request
 	// users counts the users running now, or in an open-model share the
 	// users busy with an execution.
 	users      atomic.Int64
@@ -68,6 +76,11 @@ type Engine struct {
 	// requestLimit is the latest end of any request, in nanoseconds since
 	// origin, or 0 for no limit beyond the plan's timeout.
 	requestLimit atomic.Int64
+
+	// ended is closed when the run's duration passed or Run's ctx is
+	// done, but not when the iterations ran out. Run sets it before it
+	// starts users.
+	ended <-chan struct{}
 }
 
 // Options adjusts how a share runs. The zero value runs it as the plan
@@ -77,7 +90,9 @@ type Options struct {
 	// already in progress. Zero means the plan's duration.
 	Duration time.Duration
 	// Budget, when set, supplies the iterations of a plan with iterations,
-	// and the share's own Iterations are ignored.
+	// and the share's own Iterations are ignored. Without it, a plan with
+	// data in once mode uses the rows from the first, so only a single
+	// share may run without a Budget.
 	Budget Budget
 	// Allow, when set, limits the hosts that requests may connect to.
 	// A connection to any other host fails, redirects included.
@@ -105,17 +120,20 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 		return nil, err
 	}
 	e.clients = clients
+	e.vars = newVariableTable(p)
+	e.data = newDataRows(p, e.vars)
 	for i, t := range p.Tasks {
 		// Every share of the plan may grow to the plan's users.
 		var prepared *task
 		if t.Go != "" {
 			prepared, err = newGoTask(i, t)
 		} else {
-			prepared, err = newTask(i, t, clients)
+			prepared, err = newTask(i, t, clients, e.vars)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("task %q: %w", t.Name, err)
 		}
+		e.addSlots(prepared)
 		e.tasks = append(e.tasks, prepared)
 	}
 	e.chooser = newChooser(p.Tasks)
@@ -125,17 +143,33 @@ func New(p *plan.Plan, s plan.Share, opts Options) (*Engine, error) {
 		e.budget = opts.Budget
 		if e.budget == nil {
 			e.remaining.Store(s.Iterations)
+			e.iterations.add(0, s.Iterations)
 		}
 	}
 
 	e.shards = make([]shard, min(64, 4*runtime.GOMAXPROCS(0)))
 	for i := range e.shards {
-		e.shards[i].tasks = make([]stats.Task, len(p.Tasks))
-		for j, t := range p.Tasks {
-			e.shards[i].tasks[j].Name = t.Name
+		e.shards[i].tasks = make([]stats.Task, len(e.slots))
+		for j, slot := range e.slots {
+			e.shards[i].tasks[j].Name = slot.Name
+			e.shards[i].tasks[j].Step = slot.Step
 		}
 	}
 	return e, nil
+}
+
+// addSlots gives t its statistics slots: one per step of a task with
+// steps, and one for any other task.
+func (e *Engine) addSlots(t *task) {
+	if t.fn != nil {
+		t.slot = len(e.slots)
+		e.slots = append(e.slots, stats.Task{Name: t.name})
+		return
+	}
+	for _, s := range t.steps {
+		s.slot = len(e.slots)
+		e.slots = append(e.slots, stats.Task{Name: t.name, Step: s.name})
+	}
 }
 
 // Run keeps the share's users running, starting or stopping them at the
@@ -153,6 +187,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		ctx, cancel = context.WithTimeout(ctx, e.duration)
 		defer cancel()
 	}
+	e.ended = ctx.Done()
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	defer e.watchEnd(ctx)()
@@ -210,9 +245,11 @@ func (e *Engine) Share() plan.Share {
 }
 
 // Collect returns the statistics gathered since the previous call, one
-// entry per task that sent at least one request, and starts a new interval.
+// entry per task without steps and per step of a task with steps that
+// sent at least one request, and starts a new interval. The entries of
+// steps carry the step's name in Step.
 func (e *Engine) Collect() []stats.Task {
-	sums := make([]stats.Task, len(e.tasks))
+	sums := make([]stats.Task, len(e.slots))
 	for i := range e.shards {
 		sh := &e.shards[i]
 		sh.mu.Lock()
@@ -227,7 +264,7 @@ func (e *Engine) Collect() []stats.Task {
 	out := sums[:0]
 	for j := range sums {
 		if sums[j].Requests > 0 {
-			sums[j].Name = e.tasks[j].name
+			sums[j].Name, sums[j].Step = e.slots[j].Name, e.slots[j].Step
 			out = append(out, sums[j])
 		}
 	}
@@ -243,7 +280,7 @@ type shard struct {
 }
 
 func (e *Engine) newUser(id int) *user {
-	return &user{
+	u := &user{
 		engine: e,
 		shard:  &e.shards[id%len(e.shards)],
 		rng:    rand.New(rand.NewPCG(e.seed, uint64(id))),
@@ -251,6 +288,11 @@ func (e *Engine) newUser(id int) *user {
 		id:     id,
 		last:   -1,
 	}
+	if n := e.vars.size(); n > 0 {
+		u.values = make([][]byte, n)
+		u.valueSet = make([]bool, n)
+	}
+	return u
 }
 
 // takeIteration reserves one iteration and reports whether there was one.
@@ -286,13 +328,16 @@ func (e *Engine) refill(ctx context.Context) bool {
 	if e.exhausted.Load() {
 		return false
 	}
-	n, err := e.budget.Grant(ctx)
+	first, n, err := e.budget.Grant(ctx)
 	if err != nil {
 		return false
 	}
 	if n <= 0 {
 		e.exhausted.Store(true)
 		return false
+	}
+	if e.data != nil && e.data.once {
+		e.iterations.add(first, n)
 	}
 	e.remaining.Add(n)
 	return true

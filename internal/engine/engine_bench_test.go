@@ -101,7 +101,7 @@ tasks:
 			task := e.tasks[0]
 			b.ReportAllocs()
 			for i := range b.N {
-				u.record(task, time.Duration(i%1000)*time.Microsecond, 2, bm.failure)
+				u.record(task.steps[0].slot, time.Duration(i%1000)*time.Microsecond, 2, bm.failure)
 			}
 			b.StopTimer()
 			if got := total(e.Collect()); got.Requests != uint64(b.N) {

@@ -446,7 +446,7 @@ tasks:
 `, tg.server.URL, iterations)
 	e := newEngine(t, p, onlyShare(p))
 	// A nil client makes DoTimeout dereference nil inside the user's loop.
-	e.tasks[0].client = nil
+	e.tasks[0].steps[0].client = nil
 
 	runEngine(t, e)
 	got := total(e.Collect())

@@ -93,12 +93,12 @@ func (u *user) failExecution(t *task, elapsed time.Duration, failure string) {
 		return
 	}
 	if h.requests == 0 {
-		u.record(t, elapsed, 0, failure)
+		u.record(t.slot, elapsed, 0, failure)
 		return
 	}
 	sh := u.shard
 	sh.mu.Lock()
-	st := &sh.tasks[t.index]
+	st := &sh.tasks[t.slot]
 	st.Failures++
 	st.RecordError(failure)
 	sh.mu.Unlock()
@@ -159,7 +159,7 @@ func (h *vuHost) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 		} else {
 			c = nil
 		}
-		u.record(t, elapsed, len(u.resp.Body()), failure)
+		u.record(t.slot, elapsed, len(u.resp.Body()), failure)
 		h.requests++
 		h.lastFailed = failure != ""
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -22,38 +21,39 @@ const userAgent = "barrage"
 // client sends requests to one host over kept-alive connections.
 type client = fasthttp.HostClient
 
-// task is a plan task ready to send: its request built once, and the client
-// of its host.
+// task is a plan task ready to run: the steps of an HTTP task, or the
+// function of a Go task.
 type task struct {
-	index    int
-	name     string
-	template fasthttp.Request
-	url      *urlTemplate // nil when the URL has no variables
-	client   *client
-	fn       gotask.Func // set for a task with go: instead of url
+	index int
+	name  string
+	steps []*step     // at least one for an HTTP task, nil for a Go task
+	fn    gotask.Func // set for a task with go: instead of url
+	slot  int         // index of a Go task's statistics in a shard
 }
 
-func newTask(index int, t plan.Task, clients *clientPool) (*task, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil {
-		return nil, fmt.Errorf("parse url %q: %w", t.URL, err)
+// newTask prepares an HTTP task: its one request as a step without a
+// name, or its steps.
+func newTask(index int, t plan.Task, clients *clientPool, vars *variableTable) (*task, error) {
+	prepared := &task{index: index, name: t.Name}
+	if len(t.Steps) == 0 {
+		request := plan.Step{
+			Method: t.Method, URL: t.URL, Headers: t.Headers, Body: t.Body,
+			BodyFile: t.BodyFile, Extract: t.Extract, Expect: t.Expect,
+		}
+		s, err := newStep(request, "task "+t.Name, clients, vars)
+		if err != nil {
+			return nil, err
+		}
+		prepared.steps = []*step{s}
+		return prepared, nil
 	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("url %q: scheme must be http or https", t.URL)
+	for _, ps := range t.Steps {
+		s, err := newStep(ps, fmt.Sprintf("step %s of task %s", ps.Name, t.Name), clients, vars)
+		if err != nil {
+			return nil, fmt.Errorf("step %q: %w", ps.Name, err)
+		}
+		prepared.steps = append(prepared.steps, s)
 	}
-	c := clients.get(u.Scheme, u.Host, serverNameOf(clients.http.Host))
-
-	prepared := &task{index: index, name: t.Name, client: c, url: parseURLTemplate(t.URL)}
-	req := &prepared.template
-	req.SetRequestURI(t.URL)
-	req.Header.SetMethod(t.Method)
-	for name, value := range t.Headers {
-		req.Header.Set(name, value)
-	}
-	if t.Body != "" {
-		req.SetBodyString(t.Body)
-	}
-	setHTTPOptions(req, t.Headers, clients.http)
 	return prepared, nil
 }
 

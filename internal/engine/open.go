@@ -180,6 +180,7 @@ func (u *user) serve(ctx context.Context, pool *executors) {
 		case due := <-u.arrivals:
 			u.scheduled = due
 			if u.sleep(ctx, e.pacer.reserve()) {
+				u.takeRow()
 				u.execute(ctx, e.tasks[e.chooser.pick(u.rng)])
 			}
 			u.scheduled = time.Time{}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -45,28 +46,43 @@ tasks:
 }
 
 func TestParseURLTemplate(t *testing.T) {
+	vars := &variableTable{index: map[string]int{"token": 0, "name": 1}}
 	cases := []struct {
-		url       string
-		literals  []string
-		variables []string
+		text     string
+		literals []string
+		refs     []varRef
 	}{
 		{"http://h/a", nil, nil},
-		{"http://h/${seq}", []string{"http://h/", ""}, []string{"seq"}},
-		{"http://h/${user}/x?r=${random}&y", []string{"http://h/", "/x?r=", "&y"}, []string{"user", "random"}},
+		{"http://h/${seq}", []string{"http://h/", ""}, []varRef{{kind: seqVar}}},
+		{"http://h/${user}/x?r=${random}&y", []string{"http://h/", "/x?r=", "&y"},
+			[]varRef{{kind: userVar}, {kind: randomVar}}},
+		{"Bearer ${token} ${name}", []string{"Bearer ", " ", ""},
+			[]varRef{{kind: storedVar, index: 0}, {kind: storedVar, index: 1}}},
 	}
 	for _, c := range cases {
-		tmpl := parseURLTemplate(c.url)
-		if c.variables == nil {
+		tmpl, err := parseURLTemplate(c.text, vars)
+		if err != nil {
+			t.Errorf("%s: %v", c.text, err)
+			continue
+		}
+		if c.refs == nil {
 			if tmpl != nil {
-				t.Errorf("%s: got a template, want none", c.url)
+				t.Errorf("%s: got a template, want none", c.text)
 			}
 			continue
 		}
 		if strings.Join(tmpl.literals, "|") != strings.Join(c.literals, "|") {
-			t.Errorf("%s: literals %q, want %q", c.url, tmpl.literals, c.literals)
+			t.Errorf("%s: literals %q, want %q", c.text, tmpl.literals, c.literals)
 		}
-		if strings.Join(tmpl.variables, "|") != strings.Join(c.variables, "|") {
-			t.Errorf("%s: variables %q, want %q", c.url, tmpl.variables, c.variables)
+		if !slices.Equal(tmpl.refs, c.refs) {
+			t.Errorf("%s: variables %v, want %v", c.text, tmpl.refs, c.refs)
 		}
+	}
+}
+
+func TestParseURLTemplateRejectsUnknownVariable(t *testing.T) {
+	vars := &variableTable{index: map[string]int{}}
+	if _, err := parseURLTemplate("/x/${nope}", vars); err == nil || !strings.Contains(err.Error(), "${nope}") {
+		t.Errorf("parseURLTemplate error = %v, want one naming ${nope}", err)
 	}
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -18,10 +17,17 @@ type user struct {
 	quit   chan struct{} // closed when the controller stops this user
 	id     int           // the user's number within its engine
 	uri    []byte        // buffer for URLs with variables
+	buf    []byte        // buffer for header values and bodies with variables
 	timer  *time.Timer
 	req    fasthttp.Request
 	resp   fasthttp.Response
-	last   int // index of the task whose request req holds, or -1
+	last   int // slot of the step whose request req holds, or -1
+
+	// values and valueSet are the user's variables by their index in the
+	// engine's variableTable: extracted ones and data columns.
+	values   [][]byte
+	valueSet []bool
+	seq      int64 // ${seq} of the current request, or 0 before its first use
 
 	cookies *cookieJar // nil until the first request, and when cookies are off
 
@@ -58,6 +64,7 @@ func (u *user) loop(ctx context.Context, stop context.CancelFunc) {
 			stop()
 			return
 		}
+		u.takeRow()
 		t := e.tasks[e.chooser.pick(u.rng)]
 		u.execute(ctx, t)
 		if !u.think(ctx, t) {
@@ -97,65 +104,50 @@ func (u *user) sleep(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// run sends one task's request and records the outcome. A panic while
-// doing so is recovered and counted as a failed request.
+// run sends the requests of one execution of task t, step by step. A step
+// that fails ends the execution, so the later steps are not sent.
 func (u *user) run(t *task) {
-	start := time.Now()
-	defer func() {
-		if r := recover(); r != nil {
-			u.last = -1
-			u.record(t, time.Since(start), 0, fmt.Sprintf("panic: %v", r))
+	for i, s := range t.steps {
+		if i > 0 && !u.nextStep() {
+			return
 		}
-	}()
-
-	if u.last != t.index {
-		t.template.CopyTo(&u.req)
-		u.last = t.index
-	}
-	if t.url != nil {
-		u.uri = t.url.expand(u.uri[:0], u)
-		u.req.SetRequestURIBytes(u.uri)
-	}
-	jar := u.jar()
-
-	// Every redirect that nextHop accepts is sent and recorded as one
-	// more request of the task.
-	c := t.client
-	for hop := 0; ; hop++ {
-		jar.apply(u.req.URI().Host(), &u.req)
-		start = time.Now()
-		err := c.DoDeadline(&u.req, &u.resp, u.engine.requestDeadline(start))
-		elapsed := time.Since(start)
-
-		var failure string
-		switch {
-		case err != nil:
-			failure = errorMessage(err)
-			u.last = -1
-		case u.resp.StatusCode() >= 400:
-			failure = statusMessage(u.resp.StatusCode())
-		}
-		if err == nil && jar.store(u.req.URI().Host(), &u.resp) {
-			u.last = -1
-		}
-		if failure == "" {
-			c, failure = u.nextHop(c, hop)
-		} else {
-			c = nil
-		}
-		u.record(t, elapsed, len(u.resp.Body()), failure)
-		u.resp.Reset()
-		if c == nil {
+		if !u.runStep(s) {
 			return
 		}
 	}
 }
 
-// record adds one request's outcome to the user's statistics shard; an
-// empty failure means success. In an open-model share, the first request
-// of an execution is timed from when the execution was due, and its
-// elapsed time counts as service time.
-func (u *user) record(t *task, elapsed time.Duration, bytes int, failure string) {
+// nextStep waits for the turn of a task's next step under max_rps, as the
+// loop does before the first, and reports whether to send it. It is not
+// sent once the run ended or the share expired. Running out of
+// iterations, or the user being stopped, lets the execution finish.
+func (u *user) nextStep() bool {
+	e := u.engine
+	if d := e.pacer.reserve(); d > 0 {
+		if u.timer == nil {
+			u.timer = time.NewTimer(d)
+		} else {
+			u.timer.Reset(d)
+		}
+		select {
+		case <-u.timer.C:
+		case <-e.ended:
+			return false
+		}
+	}
+	select {
+	case <-e.ended:
+		return false
+	default:
+	}
+	return !e.expiredNow()
+}
+
+// record adds one request's outcome to the statistics at slot in the
+// user's shard; an empty failure means success. In an open-model share,
+// the first request of an execution is timed from when the execution was
+// due, and its elapsed time counts as service time.
+func (u *user) record(slot int, elapsed time.Duration, bytes int, failure string) {
 	latency := elapsed
 	if !u.scheduled.IsZero() {
 		latency = max(elapsed, time.Since(u.scheduled))
@@ -163,7 +155,7 @@ func (u *user) record(t *task, elapsed time.Duration, bytes int, failure string)
 	}
 	sh := u.shard
 	sh.mu.Lock()
-	st := &sh.tasks[t.index]
+	st := &sh.tasks[slot]
 	st.Requests++
 	st.Bytes += uint64(bytes)
 	st.Latency.Record(latency)

@@ -48,6 +48,9 @@ func New(run string) *Exporter {
 // so the caller may reuse its slices.
 func (e *Exporter) Update(s coordinator.Snapshot) {
 	s.Tasks = slices.Clone(s.Tasks)
+	for i := range s.Tasks {
+		s.Tasks[i].Steps = slices.Clone(s.Tasks[i].Steps)
+	}
 	s.IntervalTasks = nil // not exported
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -133,11 +136,18 @@ type runCollector struct {
 	rps      *prometheus.Desc
 	progress *prometheus.Desc
 	dropped  *prometheus.Desc
+
+	// The step metrics are the same per step of a task with steps.
+	stepRequests *prometheus.Desc
+	stepFailures *prometheus.Desc
+	stepBytes    *prometheus.Desc
+	stepLatency  *prometheus.Desc
 }
 
 func newRunCollector(run string, e *Exporter) *runCollector {
 	runLabel := prometheus.Labels{"run": run}
 	task := []string{"task"}
+	step := []string{"task", "step"}
 	return &runCollector{
 		exporter: e,
 		requests: prometheus.NewDesc("barrage_requests_total",
@@ -148,6 +158,14 @@ func newRunCollector(run string, e *Exporter) *runCollector {
 			"Response body bytes received since the run started.", task, runLabel),
 		latency: prometheus.NewDesc("barrage_latency_seconds",
 			"Request latency since the run started. Quantiles come from a histogram with 0.39% relative error; the sum is the mean times the count.", task, runLabel),
+		stepRequests: prometheus.NewDesc("barrage_step_requests_total",
+			"Requests of one step of a task with steps since the run started, failed ones included.", step, runLabel),
+		stepFailures: prometheus.NewDesc("barrage_step_failures_total",
+			"Requests of one step that failed since the run started: transport errors, timeouts, failed checks and extractions, and variables without a value.", step, runLabel),
+		stepBytes: prometheus.NewDesc("barrage_step_bytes_total",
+			"Response body bytes of one step received since the run started.", step, runLabel),
+		stepLatency: prometheus.NewDesc("barrage_step_latency_seconds",
+			"Request latency of one step since the run started, as barrage_latency_seconds.", step, runLabel),
 		users: prometheus.NewDesc("barrage_users",
 			"Virtual users running across the fleet, as the workers last reported.", nil, runLabel),
 		workers: prometheus.NewDesc("barrage_workers",
@@ -165,6 +183,7 @@ func newRunCollector(run string, e *Exporter) *runCollector {
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.requests, c.failures, c.bytes, c.latency,
+		c.stepRequests, c.stepFailures, c.stepBytes, c.stepLatency,
 		c.users, c.workers, c.rps, c.progress, c.dropped,
 	} {
 		ch <- d
@@ -189,13 +208,19 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- constMetric(c.requests, prometheus.CounterValue, float64(t.Requests), t.Name)
 		ch <- constMetric(c.failures, prometheus.CounterValue, float64(t.Failures), t.Name)
 		ch <- constMetric(c.bytes, prometheus.CounterValue, float64(t.Bytes), t.Name)
-		ch <- c.latencySummary(t)
+		ch <- latencySummary(c.latency, t, t.Name)
+		for _, s := range t.Steps {
+			ch <- constMetric(c.stepRequests, prometheus.CounterValue, float64(s.Requests), t.Name, s.Name)
+			ch <- constMetric(c.stepFailures, prometheus.CounterValue, float64(s.Failures), t.Name, s.Name)
+			ch <- constMetric(c.stepBytes, prometheus.CounterValue, float64(s.Bytes), t.Name, s.Name)
+			ch <- latencySummary(c.stepLatency, s, t.Name, s.Name)
+		}
 	}
 }
 
-// latencySummary converts a task's cumulative percentiles from
-// milliseconds to seconds.
-func (c *runCollector) latencySummary(t coordinator.TaskSummary) prometheus.Metric {
+// latencySummary converts the cumulative percentiles of a task or step
+// from milliseconds to seconds, as metric d with the label values labels.
+func latencySummary(d *prometheus.Desc, t coordinator.TaskSummary, labels ...string) prometheus.Metric {
 	l := t.LatencyMS
 	quantiles := map[float64]float64{
 		0.5:   seconds(l.P50),
@@ -207,9 +232,9 @@ func (c *runCollector) latencySummary(t coordinator.TaskSummary) prometheus.Metr
 	// NOTE: the mean is rounded down to whole microseconds, so the sum
 	// may be below the true total by up to one microsecond per request.
 	sum := math.Round(l.Mean*1000) * float64(t.Requests) / 1e6
-	m, err := prometheus.NewConstSummary(c.latency, t.Requests, sum, quantiles, t.Name)
+	m, err := prometheus.NewConstSummary(d, t.Requests, sum, quantiles, labels...)
 	if err != nil {
-		return prometheus.NewInvalidMetric(c.latency, err)
+		return prometheus.NewInvalidMetric(d, err)
 	}
 	return m
 }

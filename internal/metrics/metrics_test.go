@@ -322,3 +322,61 @@ func TestListenOnInvalidAddress(t *testing.T) {
 		}
 	}
 }
+
+func TestExporterStepMetrics(t *testing.T) {
+	e := metrics.New(runID)
+	srv := httptest.NewServer(e.Handler())
+	defer srv.Close()
+
+	s := snapshot(1)
+	login := coordinator.TaskSummary{
+		Name: "login", Requests: 600, Failures: 0, Bytes: 6000,
+		LatencyMS: coordinator.Latency{P50: 1, P90: 2, P95: 3, P99: 4, P999: 5, Max: 6, Mean: 1.25},
+	}
+	profile := coordinator.TaskSummary{
+		Name: "profile", Requests: 400, Failures: 1, Bytes: 4000,
+		LatencyMS: coordinator.Latency{P50: 2, P90: 3, P95: 4, P99: 5, P999: 6, Max: 7, Mean: 2.5},
+	}
+	s.Tasks[1].Steps = []coordinator.TaskSummary{login, profile}
+	e.Update(s)
+	families := scrape(t, srv.URL)
+
+	// The task metrics keep one series per task.
+	checkSnapshot(t, families, s)
+	if n := len(families["barrage_requests_total"].GetMetric()); n != 2 {
+		t.Errorf("barrage_requests_total has %d series, want 2 (one per task)", n)
+	}
+
+	for _, step := range s.Tasks[1].Steps {
+		counters := map[string]uint64{
+			"barrage_step_requests_total": step.Requests,
+			"barrage_step_failures_total": step.Failures,
+			"barrage_step_bytes_total":    step.Bytes,
+		}
+		for name, want := range counters {
+			m := findStep(t, families, name, "missing", step.Name)
+			if got := m.GetCounter().GetValue(); got != float64(want) {
+				t.Errorf("%s{step=%q} = %v, want %d", name, step.Name, got, want)
+			}
+		}
+		checkLatency(t, findStep(t, families, "barrage_step_latency_seconds", "missing", step.Name).GetSummary(), step)
+	}
+}
+
+// findStep returns the metric of family name with the labels task and
+// step, and checks its run label.
+func findStep(t *testing.T, families map[string]*dto.MetricFamily, name, task, step string) *dto.Metric {
+	t.Helper()
+	for _, m := range families[name].GetMetric() {
+		labels := labelsOf(m)
+		if labels["task"] != task || labels["step"] != step {
+			continue
+		}
+		if labels["run"] != runID {
+			t.Errorf("%s{step=%q}: run label %q, want %q", name, step, labels["run"], runID)
+		}
+		return m
+	}
+	t.Fatalf("metric %s{task=%q,step=%q} missing", name, task, step)
+	return nil
+}

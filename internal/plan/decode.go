@@ -14,9 +14,9 @@ import (
 // Keys allowed in each mapping of a plan, in the order the plan format
 // documents them.
 var (
-	planKeys    = []string{"name", "target", "users", "rate", "spawn_rate", "duration", "stages", "iterations", "max_rps", "timeout", "think_time", "graceful_stop", "workers", "thresholds", "http", "tasks"}
+	planKeys    = []string{"name", "target", "users", "rate", "spawn_rate", "duration", "stages", "iterations", "max_rps", "timeout", "think_time", "graceful_stop", "workers", "thresholds", "http", "data", "tasks"}
 	workersKeys = []string{"min", "join_timeout"}
-	taskKeys    = []string{"name", "weight", "method", "url", "go", "headers", "body", "body_file", "think_time", "thresholds"}
+	taskKeys    = []string{"name", "weight", "method", "url", "go", "steps", "headers", "body", "body_file", "extract", "expect", "think_time", "thresholds"}
 )
 
 // target is the plan's base URL as far as tasks need it.
@@ -43,6 +43,8 @@ func (d *decoder) plan(m *yaml.Node) *Plan {
 	if t.base != nil {
 		p.Target = t.base.String()
 	}
+	var dataNode *yaml.Node
+	p.Data, dataNode = d.data(f)
 	d.limits(m, f, p)
 	d.stages(f, p)
 	d.openModel(f, p)
@@ -52,6 +54,11 @@ func (d *decoder) plan(m *yaml.Node) *Plan {
 	}
 	p.HTTP = d.httpOptions(f)
 	p.Tasks = d.tasks(m, f, t)
+	if _, hasData := f["data"]; !hasData || p.Data != nil {
+		// The columns of invalid data are unknown, so no use of a
+		// variable can be checked against them.
+		d.checkVariableUses(p.Data, dataNode)
+	}
 	d.timing(f, p)
 	return p
 }
@@ -135,8 +142,16 @@ func (d *decoder) limits(m *yaml.Node, f map[string]entry, p *Plan) {
 	if hasIterations {
 		p.Iterations, _ = d.count(eIterations.value, "iterations", 1, math.MaxInt64, "10000")
 	}
-	if !hasDuration && !hasIterations && !hasStages {
+	if !hasDuration && !hasIterations && !hasStages && !p.Data.IsOnce() {
 		d.addf(m, "", "missing duration and iterations; set duration (for example duration: 5m), iterations (for example iterations: 10000) or both")
+	}
+	if p.Data.IsOnce() {
+		// Each row is used once, so the run has at most one iteration per
+		// row.
+		rows := int64(len(p.Data.Rows))
+		if p.Iterations == 0 || p.Iterations > rows {
+			p.Iterations = rows
+		}
 	}
 
 	if e, ok := f["max_rps"]; ok {

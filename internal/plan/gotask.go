@@ -1,8 +1,8 @@
 package plan
 
-// requestKeys are the task keys that describe an HTTP request, which a
+// requestKeys are the task keys that describe HTTP requests, which a
 // task with go must not set.
-var requestKeys = []string{"method", "url", "headers", "body", "body_file"}
+var requestKeys = []string{"method", "url", "headers", "body", "body_file", "extract", "expect", "steps"}
 
 // goName reads the go key of the task at path, whose keys are f: the name
 // of a function registered with package task. It reports every request

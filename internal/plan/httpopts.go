@@ -214,9 +214,3 @@ func readLimited(path string, maxSize int64) ([]byte, error) {
 	}
 	return data, nil
 }
-
-// bodyFile reads a task's body_file.
-func (d *decoder) bodyFile(v *yaml.Node, key string) string {
-	s, _ := d.file(v, key, MaxBodySize)
-	return s
-}

@@ -256,6 +256,7 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("rate: 50\nduration: 5s\ntasks: [{name: a, url: 'http://h/'}]\n"))
 	f.Add([]byte("stages: [{duration: 1s, rate: 5}, {duration: 1s, users: 2}]\ntasks: [{name: a, url: 'http://h/'}]\n"))
 	f.Add([]byte("users: 2\nduration: 1s\ntasks: [{name: a, go: login}]\n"))
+	f.Add([]byte("users: 1\niterations: 1\ntasks:\n  - name: a\n    steps:\n      - {name: s, url: 'http://h/${seq}', extract: {t: {json: $.a[0]}}, expect: {status: [200]}}\n      - {name: u, url: 'http://h/', headers: {A: '${t}'}}\n"))
 
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := Parse(data)
@@ -276,11 +277,20 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("Parse accepted an open model with users %d and rate %v", p.Users, p.Rate)
 		}
 		for _, task := range p.Tasks {
-			if task.Go != "" {
-				continue
+			urls := []string{task.URL}
+			switch {
+			case task.Go != "":
+				urls = nil
+			case task.Steps != nil:
+				urls = urls[:0]
+				for _, s := range task.Steps {
+					urls = append(urls, s.URL)
+				}
 			}
-			if !strings.HasPrefix(task.URL, "http://") && !strings.HasPrefix(task.URL, "https://") {
-				t.Fatalf("task %q has a URL that is not absolute: %q", task.Name, task.URL)
+			for _, u := range urls {
+				if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+					t.Fatalf("task %q has a URL that is not absolute: %q", task.Name, u)
+				}
 			}
 		}
 	})

@@ -51,6 +51,8 @@ const (
 	// MaxRate is the maximum arrival rate of an open-model plan, in task
 	// executions per second across the fleet.
 	MaxRate = 10_000_000
+	// MaxSteps is the maximum number of steps in one task.
+	MaxSteps = 50
 )
 
 // Plan is a parsed and validated load test. Parse fills every field that
@@ -107,6 +109,9 @@ type Plan struct {
 	Thresholds Thresholds `json:"thresholds" msgpack:"thresholds"`
 	// HTTP sets how requests are sent.
 	HTTP HTTP `json:"http" msgpack:"http"`
+	// Data is the table of rows that task executions take their column
+	// variables from, or nil when the plan has no data key.
+	Data *Data `json:"data,omitempty" msgpack:"data,omitempty"`
 	// Tasks contains at least one task, and at least one of them has a
 	// weight above 0.
 	Tasks []Task `json:"tasks" msgpack:"tasks"`
@@ -146,6 +151,18 @@ type Task struct {
 	// Body is the request body, empty for none. Parse reads it from
 	// body_file when the plan names one.
 	Body string `json:"body" msgpack:"body"`
+	// BodyFile is the body_file path as the plan wrote it, or empty. When
+	// it is set, Body is sent byte for byte, without variables.
+	BodyFile string `json:"body_file,omitempty" msgpack:"body_file,omitempty"`
+	// Extract sets variables from the response, in the plan's order.
+	Extract []Extract `json:"extract,omitempty" msgpack:"extract,omitempty"`
+	// Expect is the check of the response. The zero value fails a status
+	// of 400 or more.
+	Expect Expect `json:"expect,omitzero" msgpack:"expect"`
+	// Steps, when set, are the requests of one execution of the task,
+	// sent in order, and URL, Method, Headers, Body, Extract and Expect
+	// are empty. It is nil for a task with one request and for a Go task.
+	Steps []Step `json:"steps,omitempty" msgpack:"steps,omitempty"`
 	// ThinkTime is the pause of a user after each execution of this task.
 	// Parse sets it to the plan's ThinkTime when the task sets none.
 	ThinkTime ThinkTime `json:"think_time" msgpack:"think_time"`

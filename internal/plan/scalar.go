@@ -18,6 +18,8 @@ type decoder struct {
 	*problems
 	// dir is the directory that file paths in the plan are relative to.
 	dir string
+	// vars collects the variables that the plan uses and extracts.
+	vars variables
 }
 
 // entry is one key of a YAML mapping together with its value.

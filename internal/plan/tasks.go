@@ -3,7 +3,6 @@ package plan
 import (
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -71,30 +70,19 @@ func (d *decoder) task(n *yaml.Node, path string, t target, names map[string]str
 		task.Weight, weightOK = int(w), ok
 	}
 	_, isGo := f["go"]
-	if isGo {
+	_, hasSteps := f["steps"]
+	switch {
+	case isGo:
 		task.Method = ""
 		task.Go = d.goName(f, path)
-	}
-	if e, ok := f["method"]; ok {
-		task.Method = d.method(e.value, path+".method")
-	}
-	if e, ok := f["url"]; ok {
-		task.URL = d.taskURL(e.value, path+".url", t)
-	} else if !isGo {
-		d.addf(n, path+".url", "missing key url; give an absolute URL such as http://127.0.0.1:8080/ or a path such as / together with target")
-	}
-	if e, ok := f["headers"]; ok {
-		task.Headers = d.headers(e.value, path+".headers")
-	}
-	if e, ok := f["body"]; ok {
-		task.Body = d.body(e.value, path+".body")
-	}
-	if e, ok := f["body_file"]; ok {
-		if _, hasBody := f["body"]; hasBody {
-			d.addf(e.key, path+".body_file", "body and body_file are both set; keep one of them")
-		} else {
-			task.Body = d.bodyFile(e.value, path+".body_file")
-		}
+	case hasSteps:
+		task.Method = ""
+		task.Steps = d.steps(f, path, t, task.Name)
+	default:
+		r := d.request(n, f, path, t, "task "+task.Name)
+		task.Method, task.URL, task.Headers = r.method, r.url, r.headers
+		task.Body, task.BodyFile = r.body, r.bodyFile
+		task.Extract, task.Expect = r.extract, r.expect
 	}
 	if e, ok := f["thresholds"]; ok {
 		task.Thresholds = d.thresholds(e.value, path+".thresholds")
@@ -205,8 +193,7 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 	case u.Host == "":
 		d.addf(v, key, "%s: url has no host; write it as http://host:port/path", invalid(v))
 	default:
-		if problem := checkVariables(s); problem != "" {
-			d.addf(v, key, "%s: %s", invalid(v), problem)
+		if !d.scanVariables(v, key, s) {
 			return ""
 		}
 		// The URL is kept as written, so that ${name} variables stay
@@ -214,31 +201,6 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 		return s
 	}
 	return ""
-}
-
-// URLVariables are the names a task URL may use as ${name}: a number that
-// grows by one with every request of a worker, the user's number within
-// its worker, and a random number.
-var URLVariables = []string{"seq", "user", "random"}
-
-// checkVariables returns a problem with the first ${name} in s that is
-// not closed or whose name is not one of URLVariables, or "".
-func checkVariables(s string) string {
-	for {
-		start := strings.Index(s, "${")
-		if start < 0 {
-			return ""
-		}
-		end := strings.IndexByte(s[start:], '}')
-		if end < 0 {
-			return fmt.Sprintf("variable %q has no closing \"}\"; write it as ${seq}", s[start:])
-		}
-		name := s[start+2 : start+end]
-		if !slices.Contains(URLVariables, name) {
-			return fmt.Sprintf("unknown variable ${%s}; use ${seq}, ${user} or ${random}", name)
-		}
-		s = s[start+end+1:]
-	}
 }
 
 // headers reads a task's header mapping. It returns nil for an empty
@@ -271,7 +233,7 @@ func (d *decoder) headers(v *yaml.Node, key string) map[string]string {
 			continue
 		}
 		lines[canonical] = k.Line
-		if value, ok := d.headerValue(val, path, redact.SecretName(name)); ok {
+		if value, ok := d.headerValue(val, path, redact.SecretName(name)); ok && d.scanVariables(val, path, value) {
 			out[name] = value
 		}
 	}
@@ -330,6 +292,9 @@ func (d *decoder) body(v *yaml.Node, key string) string {
 	}
 	if len(s) > MaxBodySize {
 		d.addf(v, key, "body is %d bytes, over the limit of %d bytes; shorten it", len(s), MaxBodySize)
+		return ""
+	}
+	if !d.scanVariables(v, key, s) {
 		return ""
 	}
 	return s

@@ -28,6 +28,7 @@ var (
 	statsHeader = []string{
 		"name", "requests", "failures", "failure_rate", "bytes", "rps",
 		"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms",
+		"step",
 	}
 	historyHeader = []string{
 		"time", "elapsed_s", "name", "users", "workers", "requests", "failures",
@@ -117,14 +118,20 @@ func writeCSVFile(path string, write func(io.Writer) error) error {
 	return nil
 }
 
-// WriteStatsCSV writes a header, one row per task and a row named "total"
-// with the fleet's figures. Latencies are in milliseconds, failure_rate is
-// from 0 to 1 with 6 decimals, and rps is over the whole run with 3.
+// WriteStatsCSV writes a header, one row per task, each followed by one
+// row per step of a task with steps, and a row named "total" with the
+// fleet's figures. The step column is empty except on the rows of steps,
+// whose name column is their task's. Latencies are in milliseconds,
+// failure_rate is from 0 to 1 with 6 decimals, and rps is over the whole
+// run with 3.
 func WriteStatsCSV(w io.Writer, s *coordinator.Summary) error {
 	cw := csv.NewWriter(w)
 	cw.Write(statsHeader)
 	for _, t := range s.Tasks {
 		cw.Write(statsRow(t))
+		for _, step := range t.Steps {
+			cw.Write(stepRow(t.Name, step))
+		}
 	}
 	cw.Write(statsRow(coordinator.TaskSummary{
 		Name:        TotalName,
@@ -146,7 +153,15 @@ func statsRow(t coordinator.TaskSummary) []string {
 		formatRatio(t.FailureRate), formatUint(t.Bytes), formatMilli(t.RPS),
 		formatMilli(l.P50), formatMilli(l.P90), formatMilli(l.P95), formatMilli(l.P99),
 		formatMilli(l.P999), formatMilli(l.Max), formatMilli(l.Mean),
+		"",
 	}
+}
+
+// stepRow returns the row of step s of the task called task.
+func stepRow(task string, s coordinator.TaskSummary) []string {
+	row := statsRow(s)
+	row[0], row[len(row)-1] = task, s.Name
+	return row
 }
 
 // WriteErrorsCSV writes a header and one row per grouped error message,

@@ -129,6 +129,7 @@ func TestWriteStatsCSV(t *testing.T) {
 	wantHeader := []string{
 		"name", "requests", "failures", "failure_rate", "bytes", "rps",
 		"p50_ms", "p90_ms", "p95_ms", "p99_ms", "p99.9_ms", "max_ms", "mean_ms",
+		"step",
 	}
 	if !slices.Equal(records[0], wantHeader) {
 		t.Errorf("header = %q, want %q", records[0], wantHeader)
@@ -136,9 +137,36 @@ func TestWriteStatsCSV(t *testing.T) {
 	if len(records) != 4 {
 		t.Fatalf("%d records, want a header, 2 tasks and a total", len(records))
 	}
-	checkRow(t, records[1], "home", 1000, 0, 0.0, 100000, "66.667", 1.25, 3.0, 4.0, 8.0, 15.0, 20.5, 1.9)
-	checkRow(t, records[2], "missing", 500, 30, 0.06, 23456, 33.5, 2.0, 5.0, 6.5, 10.0, 25.0, 31.7, 2.8)
-	checkRow(t, records[3], "total", 1500, 30, 0.02, 123456, 100.5, 1.5, 4.0, 5.25, 9.125, 20.0, 31.7, 2.2)
+	checkRow(t, records[1], "home", 1000, 0, 0.0, 100000, "66.667", 1.25, 3.0, 4.0, 8.0, 15.0, 20.5, 1.9, "")
+	checkRow(t, records[2], "missing", 500, 30, 0.06, 23456, 33.5, 2.0, 5.0, 6.5, 10.0, 25.0, 31.7, 2.8, "")
+	checkRow(t, records[3], "total", 1500, 30, 0.02, 123456, 100.5, 1.5, 4.0, 5.25, 9.125, 20.0, 31.7, 2.2, "")
+}
+
+func TestWriteStatsCSVListsSteps(t *testing.T) {
+	s := testSummary()
+	s.Tasks[1].Steps = []coordinator.TaskSummary{
+		{
+			Name: "login", Requests: 300, Failures: 0, Bytes: 3000, RPS: 20,
+			LatencyMS: coordinator.Latency{P50: 1, P90: 2, P95: 3, P99: 4, P999: 5, Max: 6, Mean: 1.5},
+		},
+		{
+			Name: "profile", Requests: 200, Failures: 30, FailureRate: 0.15, Bytes: 20456, RPS: 13.5,
+			LatencyMS: coordinator.Latency{P50: 2, P90: 5, P95: 6.5, P99: 10, P999: 25, Max: 31.7, Mean: 3},
+		},
+	}
+	var buf bytes.Buffer
+	if err := report.WriteStatsCSV(&buf, s); err != nil {
+		t.Fatal(err)
+	}
+	records := readCSV(t, &buf)
+
+	if len(records) != 6 {
+		t.Fatalf("%d records, want a header, 2 tasks, 2 steps and a total", len(records))
+	}
+	checkRow(t, records[2], "missing", 500, 30, 0.06, 23456, 33.5, 2.0, 5.0, 6.5, 10.0, 25.0, 31.7, 2.8, "")
+	checkRow(t, records[3], "missing", 300, 0, 0.0, 3000, 20.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 1.5, "login")
+	checkRow(t, records[4], "missing", 200, 30, 0.15, 20456, 13.5, 2.0, 5.0, 6.5, 10.0, 25.0, 31.7, 3.0, "profile")
+	checkRow(t, records[5], "total", 1500, 30, 0.02, 123456, 100.5, 1.5, 4.0, 5.25, 9.125, 20.0, 31.7, 2.2, "")
 }
 
 func TestWriteErrorsCSVQuotesMessages(t *testing.T) {

@@ -17,8 +17,8 @@ import (
 const maxChartPoints = 1000
 
 // WriteHTML writes the summary as one self-contained HTML page: the run's
-// header, its totals, four charts of the history, a table of the tasks and
-// a table of the errors. The charts are inline SVG, and the page loads
+// header, its totals, four charts of the history, a table of the tasks,
+// with the rows of their steps under them, and a table of the errors. The charts are inline SVG, and the page loads
 // nothing from the network and runs no JavaScript. All text from the
 // summary, such as task names and error messages, is escaped.
 //
@@ -457,6 +457,8 @@ th, td { padding: 3px 10px; border-bottom: 1px solid #e5e7eb; text-align: right;
 th { background: #f9fafb; font-weight: 600; }
 th:first-child, td:first-child { text-align: left; }
 tr.total td { font-weight: 600; border-top: 2px solid #d1d5db; }
+tr.step td { color: #4b5563; }
+tr.step td:first-child { padding-left: 28px; }
 td.message { font-family: ui-monospace, monospace; white-space: pre-wrap; word-break: break-word; max-width: 900px; }
 .note { color: #6b7280; font-size: 12px; }
 </style>
@@ -514,7 +516,8 @@ td.message { font-family: ui-monospace, monospace; white-space: pre-wrap; word-b
 </body>
 </html>
 {{define "task"}}<tr>{{template "cells" .}}</tr>
-{{end}}
+{{range .Steps}}<tr class="step">{{template "cells" .}}</tr>
+{{end}}{{end}}
 {{define "cells"}}<td>{{.Name}}</td><td>{{count .Requests}}</td><td>{{count .Failures}}</td><td>{{percent .FailureRate}}</td><td>{{fixed1 .RPS}}</td><td>{{ms .LatencyMS.P50}}</td><td>{{ms .LatencyMS.P90}}</td><td>{{ms .LatencyMS.P95}}</td><td>{{ms .LatencyMS.P99}}</td><td>{{ms .LatencyMS.P999}}</td><td>{{ms .LatencyMS.Max}}</td><td>{{ms .LatencyMS.Mean}}</td>{{end}}
 {{define "chart"}}<svg class="chart" id="{{.ID}}" viewBox="0 0 {{.Width}} {{.Height}}" role="img" aria-labelledby="{{.ID}}-title">
 <title id="{{.ID}}-title">{{.Title}}</title>

@@ -11,8 +11,9 @@ import (
 	"github.com/barrage-load/barrage/internal/threshold"
 )
 
-// WriteTable prints the summary as a table: one row per task, a total row,
-// then the grouped errors and the outcome of each threshold.
+// WriteTable prints the summary as a table: one row per task, with the
+// rows of a task's steps indented under it, a total row, then the grouped
+// errors and the outcome of each threshold.
 func WriteTable(w io.Writer, s *coordinator.Summary) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	writeTaskRows(tw, s.Tasks, coordinator.TaskSummary{
@@ -81,19 +82,32 @@ func writeThresholds(w io.Writer, results []threshold.Result) error {
 	return tw.Flush()
 }
 
-// writeTaskRows writes the header, one row per task and the total row to
-// a tabwriter with right-aligned cells.
+// writeTaskRows writes the header, one row per task followed by a row per
+// step of a task with steps, and the total row to a tabwriter with
+// right-aligned cells. Names are padded so that they align left and step
+// names show indented under their task.
 func writeTaskRows(tw *tabwriter.Writer, tasks []coordinator.TaskSummary, total coordinator.TaskSummary) {
-	fmt.Fprintln(tw, "task\trequests\tfailures\trps\tp50 ms\tp90 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\t")
-	row := func(t coordinator.TaskSummary) {
+	const stepIndent = "  "
+	width := max(len("task"), len(total.Name))
+	for _, t := range tasks {
+		width = max(width, len(t.Name))
+		for _, s := range t.Steps {
+			width = max(width, len(stepIndent)+len(s.Name))
+		}
+	}
+	fmt.Fprintf(tw, "%-*s\trequests\tfailures\trps\tp50 ms\tp90 ms\tp95 ms\tp99 ms\tp99.9 ms\tmax ms\t\n", width, "task")
+	row := func(name string, t coordinator.TaskSummary) {
 		l := t.LatencyMS
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
-			t.Name, t.Requests, t.Failures, t.RPS, l.P50, l.P90, l.P95, l.P99, l.P999, l.Max)
+		fmt.Fprintf(tw, "%-*s\t%d\t%d\t%.1f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\t\n",
+			width, name, t.Requests, t.Failures, t.RPS, l.P50, l.P90, l.P95, l.P99, l.P999, l.Max)
 	}
 	for _, t := range tasks {
-		row(t)
+		row(t.Name, t)
+		for _, s := range t.Steps {
+			row(stepIndent+s.Name, s)
+		}
 	}
-	row(total)
+	row(total.Name, total)
 }
 
 // plural returns "1 worker" or "3 workers".

@@ -15,8 +15,9 @@ const MaxErrors = 50
 // OtherErrors is the message that counts errors past MaxErrors.
 const OtherErrors = "other"
 
-// Task is the statistics of one task over some span of time. The zero
-// value is empty and ready to use. A Task is not safe for concurrent use.
+// Task is the statistics of one task, or of one step of a task with
+// steps, over some span of time. The zero value is empty and ready to use.
+// A Task is not safe for concurrent use.
 type Task struct {
 	Name     string              `msgpack:"n"`
 	Requests uint64              `msgpack:"r"`
@@ -28,6 +29,10 @@ type Task struct {
 	// due. It is empty in a closed-model plan.
 	Service histogram.Histogram `msgpack:"sv"`
 	Errors  map[string]uint64   `msgpack:"e,omitempty"`
+
+	// Step is the name of the step within task Name, or empty for the
+	// statistics of a whole task.
+	Step string `msgpack:"s,omitempty"`
 }
 
 // RecordError counts one occurrence of msg, grouping past MaxErrors.
@@ -43,7 +48,7 @@ func (t *Task) addError(msg string, n uint64) {
 	t.Errors[msg] += n
 }
 
-// Merge adds o's counts to t. Names are not compared.
+// Merge adds o's counts to t. Names and steps are not compared.
 func (t *Task) Merge(o *Task) {
 	t.Requests += o.Requests
 	t.Failures += o.Failures
@@ -55,7 +60,7 @@ func (t *Task) Merge(o *Task) {
 	}
 }
 
-// Reset empties t and keeps its name and allocations.
+// Reset empties t and keeps its names and allocations.
 func (t *Task) Reset() {
 	t.Requests, t.Failures, t.Bytes = 0, 0, 0
 	t.Latency.Reset()

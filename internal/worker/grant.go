@@ -23,10 +23,11 @@ type grantClient struct {
 	log    *slog.Logger
 }
 
-// Grant requests iterations until the coordinator replies or ctx is done.
-// A request repeated after a lost reply carries the same sequence number,
-// so the coordinator grants it once.
-func (g *grantClient) Grant(ctx context.Context) (int64, error) {
+// Grant requests iterations until the coordinator replies or ctx is done,
+// and returns the number of the first and how many. A request repeated
+// after a lost reply carries the same sequence number, so the coordinator
+// grants it once.
+func (g *grantClient) Grant(ctx context.Context) (first, n int64, err error) {
 	g.seq++
 	data := mustJSON(bus.GrantRequest{Worker: g.worker, Seq: g.seq})
 	for attempt := 1; ; attempt++ {
@@ -38,11 +39,11 @@ func (g *grantClient) Grant(ctx context.Context) (int64, error) {
 			if err := json.Unmarshal(msg.Data, &reply); err != nil {
 				g.log.Warn("ignoring invalid grant reply", "err", err)
 			} else {
-				return reply.Iterations, nil
+				return reply.First, reply.Iterations, nil
 			}
 		}
 		if ctx.Err() != nil {
-			return 0, ctx.Err()
+			return 0, 0, ctx.Err()
 		}
 		g.log.Warn("retrying request for iterations", "seq", g.seq, "attempt", attempt, "err", err)
 		time.Sleep(min(time.Duration(attempt)*100*time.Millisecond, time.Second))

@@ -97,15 +97,21 @@ func (w *Worker) checkTargets(ctx context.Context, p *plan.Plan) error {
 		return nil
 	}
 	for _, t := range p.Tasks {
-		if t.URL == "" {
-			continue // a Go task, whose connections the engine checks
+		urls := []string{t.URL}
+		for _, s := range t.Steps {
+			urls = append(urls, s.URL)
 		}
-		u, err := url.Parse(t.URL)
-		if err != nil {
-			return fmt.Errorf("task %s: %w", t.Name, err)
-		}
-		if err := w.allow.Check(ctx, u.Hostname()); err != nil {
-			return fmt.Errorf("task %s: %w", t.Name, err)
+		for _, raw := range urls {
+			if raw == "" {
+				continue // a Go task, or a task with steps, whose connections the engine checks
+			}
+			u, err := url.Parse(raw)
+			if err != nil {
+				return fmt.Errorf("task %s: %w", t.Name, err)
+			}
+			if err := w.allow.Check(ctx, u.Hostname()); err != nil {
+				return fmt.Errorf("task %s: %w", t.Name, err)
+			}
 		}
 	}
 	return nil
