@@ -25,7 +25,7 @@ type clientPool struct {
 	tls     *tls.Config // built once from the plan, without a server name
 
 	mu      sync.Mutex
-	clients map[string]*client // guarded by mu
+	clients map[string]client // guarded by mu
 }
 
 // newClientPool prepares the clients of plan p. It returns an error when
@@ -40,7 +40,7 @@ func newClientPool(p *plan.Plan) (*clientPool, error) {
 		users:   p.Users,
 		timeout: p.Timeout,
 		tls:     cfg,
-		clients: make(map[string]*client),
+		clients: make(map[string]client),
 	}, nil
 }
 
@@ -66,8 +66,9 @@ func newTLSConfig(h plan.HTTP) (*tls.Config, error) {
 
 // get returns the client for scheme ("http" or "https") and host, which
 // may lack a port. A non-empty serverName replaces the host name in TLS
-// server name indication and certificate checks.
-func (cp *clientPool) get(scheme, host, serverName string) *client {
+// server name indication and certificate checks. The client speaks
+// HTTP/2 when the plan sets http.http2, and HTTP/1.1 otherwise.
+func (cp *clientPool) get(scheme, host, serverName string) client {
 	isTLS := scheme == "https"
 	addr := host
 	if _, _, err := net.SplitHostPort(host); err != nil {
@@ -86,8 +87,13 @@ func (cp *clientPool) get(scheme, host, serverName string) *client {
 	defer cp.mu.Unlock()
 	c := cp.clients[key]
 	if c == nil {
-		c = newClient(addr, isTLS, cp.users)
-		cp.configure(c, serverName)
+		if cp.http.HTTP2 {
+			c = cp.newHTTP2Client(scheme, addr, serverName)
+		} else {
+			hc := newClient(addr, isTLS, cp.users)
+			cp.configure(hc, serverName)
+			c = hc
+		}
 		cp.clients[key] = c
 	}
 	return c
@@ -95,7 +101,7 @@ func (cp *clientPool) get(scheme, host, serverName string) *client {
 
 // configure applies the plan's connection cap, TLS settings and dialer
 // to a new client.
-func (cp *clientPool) configure(c *client, serverName string) {
+func (cp *clientPool) configure(c *fasthttp.HostClient, serverName string) {
 	if cp.http.MaxConnections > 0 {
 		c.MaxConns = cp.http.MaxConnections
 		c.MaxConnWaitTimeout = cp.timeout

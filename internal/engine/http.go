@@ -18,8 +18,14 @@ import (
 // userAgent identifies Barrage to targets unless a task sets its own.
 const userAgent = "barrage"
 
-// client sends requests to one host over kept-alive connections.
-type client = fasthttp.HostClient
+// client sends requests to one host over kept-alive connections. It is
+// safe for concurrent use. A *fasthttp.HostClient sends HTTP/1.1, and an
+// *h2Client HTTP/2.
+type client interface {
+	// DoDeadline sends req and reads the response into resp, or returns
+	// an error when deadline passes first. It never sends req twice.
+	DoDeadline(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error
+}
 
 // task is a plan task ready to send: its request built once, and the client
 // of its host.
@@ -28,7 +34,7 @@ type task struct {
 	name     string
 	template fasthttp.Request
 	url      *urlTemplate // nil when the URL has no variables
-	client   *client
+	client   client
 	fn       gotask.Func // set for a task with go: instead of url
 }
 
@@ -61,7 +67,7 @@ func newTask(index int, t plan.Task, clients *clientPool) (*task, error) {
 // the plan sets http.max_connections. It never sends a request twice:
 // fasthttp's default resends idempotent requests after some transport
 // errors, and the target would then receive more than the statistics count.
-func newClient(addr string, tls bool, users int) *client {
+func newClient(addr string, tls bool, users int) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr:                          addr,
 		IsTLS:                         tls,
