@@ -71,6 +71,9 @@ const (
 	WorkerReady   WorkerState = "ready"
 	WorkerRunning WorkerState = "running"
 	WorkerDone    WorkerState = "done"
+	// WorkerFailed is the state a worker sets, with the error, when it
+	// cannot start its share, just before it leaves the run.
+	WorkerFailed WorkerState = "failed"
 )
 
 // Presence is a worker's entry at WorkerKey.
@@ -80,6 +83,9 @@ type Presence struct {
 	PID   int         `json:"pid"`
 	State WorkerState `json:"state"`
 	Share int         `json:"share"` // -1 when the worker holds none
+	// Error is the error that kept the worker from starting its share,
+	// set in state WorkerFailed, such as a Go task that it lacks.
+	Error string `json:"error,omitempty"`
 }
 
 // Report is a worker's message of every report interval: the statistics
