@@ -77,6 +77,9 @@ const (
 	// WorkerRejected: the worker rejected the run, for the Reason in its
 	// presence, and takes no share.
 	WorkerRejected WorkerState = "rejected"
+	// WorkerFailed is the state a worker sets, with the error, when it
+	// cannot start its share, just before it leaves the run.
+	WorkerFailed WorkerState = "failed"
 )
 
 // Presence is a worker's entry at WorkerKey.
@@ -88,6 +91,9 @@ type Presence struct {
 	Share int         `json:"share"` // -1 when the worker holds none
 	// Reason says why a worker in WorkerRejected rejected the run.
 	Reason string `json:"reason,omitempty"`
+	// Error is the error that kept the worker from starting its share,
+	// set in state WorkerFailed, such as a Go task that it lacks.
+	Error string `json:"error,omitempty"`
 }
 
 // Report is a worker's message of every report interval: the statistics

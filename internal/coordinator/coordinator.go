@@ -115,6 +115,9 @@ type runner struct {
 	stages     stageState        // progress through the plan's stages
 	aborted    string            // the problem of a run stopped by a failed threshold, or empty
 
+	startFailure string // the first error of a worker that could not start its share
+	unrunnable   string // the problem of a run that no worker could start, or empty
+
 	rebalance <-chan time.Time // fires when a rebalance is due
 	timeUp    <-chan time.Time // fires when the plan's duration has passed
 	overdue   <-chan time.Time // fires when final reports are late
@@ -198,6 +201,7 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 				r.begin(bg)
 				publish.Reset(r.cfg.ReportInterval / 2)
 			}
+			r.checkRunnable(bg)
 		case <-r.rebalance:
 			r.rebalance = nil
 			r.rebalanceShares(bg)
@@ -232,6 +236,8 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 			switch {
 			case r.aborted != "":
 				problem = r.aborted
+			case r.unrunnable != "":
+				problem = r.unrunnable
 			case r.interrupted:
 				problem = "stopped before the end by a signal"
 			}

@@ -69,8 +69,14 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 		r.onRejection(p)
 		return
 	}
-	_, known := r.present[id]
+	old, known := r.present[id]
 	r.present[id] = p
+	if p.State == bus.WorkerFailed && old.State != bus.WorkerFailed {
+		r.log.Error("worker could not start its share", "worker_id", id, "err", p.Error)
+		if r.startFailure == "" {
+			r.startFailure = "worker " + id + ": " + p.Error
+		}
+	}
 	if known {
 		return
 	}
@@ -84,6 +90,18 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 	if r.record.State == bus.RunRunning {
 		r.scheduleRebalance()
 	}
+}
+
+// checkRunnable stops a running run once no worker is present and one
+// left because it could not start its share, such as a worker without
+// the plan's Go task. Otherwise the run would wait for ever for its
+// iterations, or run its duration without load.
+func (r *runner) checkRunnable(ctx context.Context) {
+	if r.record.State != bus.RunRunning || len(r.present) > 0 || r.startFailure == "" {
+		return
+	}
+	r.unrunnable = "no worker could start its share: " + r.startFailure
+	r.beginStopping(ctx, "no worker could start its share")
 }
 
 func (r *runner) scheduleRebalance() {

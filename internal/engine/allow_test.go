@@ -122,3 +122,40 @@ tasks:
 		t.Errorf("requests = %d and failures = %d, want 6 and 3", got.Requests, got.Failures)
 	}
 }
+
+func TestAllowListAppliesToHTTP2(t *testing.T) {
+	var hits atomic.Int64
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) })
+	for name, srv := range map[string]*httptest.Server{
+		"h2c":         newH2CServer(t, handler),
+		"h2 over TLS": newH2TLSServer(t, handler),
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := allowEngine(t, `
+target: `+srv.URL+`
+users: 1
+iterations: 4
+duration: 10s
+http:
+  http2: true
+  insecure_skip_verify: true
+tasks:
+  - name: home
+    url: /
+`, "10.0.0.0/8")
+			runEngine(t, e)
+			got := total(e.Collect())
+			if got.Failures != 4 {
+				t.Errorf("failures = %d, want all 4 requests: %v", got.Failures, got.Errors)
+			}
+			for msg := range got.Errors {
+				if !strings.Contains(msg, "not allowed by --allow-target") {
+					t.Errorf("error %q does not name the allow list", msg)
+				}
+			}
+		})
+	}
+	if n := hits.Load(); n != 0 {
+		t.Errorf("targets received %d requests over HTTP/2 from a worker allowed only 10.0.0.0/8", n)
+	}
+}

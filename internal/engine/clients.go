@@ -29,7 +29,7 @@ type clientPool struct {
 	allow   *allowlist.List
 
 	mu      sync.Mutex
-	clients map[string]*client // guarded by mu
+	clients map[string]client // guarded by mu
 }
 
 // newClientPool prepares the clients of plan p. It returns an error when
@@ -45,7 +45,7 @@ func newClientPool(p *plan.Plan, allow *allowlist.List) (*clientPool, error) {
 		users:   p.Users,
 		timeout: p.Timeout,
 		tls:     cfg,
-		clients: make(map[string]*client),
+		clients: make(map[string]client),
 	}, nil
 }
 
@@ -71,8 +71,9 @@ func newTLSConfig(h plan.HTTP) (*tls.Config, error) {
 
 // get returns the client for scheme ("http" or "https") and host, which
 // may lack a port. A non-empty serverName replaces the host name in TLS
-// server name indication and certificate checks.
-func (cp *clientPool) get(scheme, host, serverName string) *client {
+// server name indication and certificate checks. The client speaks
+// HTTP/2 when the plan sets http.http2, and HTTP/1.1 otherwise.
+func (cp *clientPool) get(scheme, host, serverName string) client {
 	isTLS := scheme == "https"
 	addr := host
 	if _, _, err := net.SplitHostPort(host); err != nil {
@@ -91,8 +92,13 @@ func (cp *clientPool) get(scheme, host, serverName string) *client {
 	defer cp.mu.Unlock()
 	c := cp.clients[key]
 	if c == nil {
-		c = newClient(addr, isTLS, cp.users)
-		cp.configure(c, serverName)
+		if cp.http.HTTP2 {
+			c = cp.newHTTP2Client(scheme, addr, serverName)
+		} else {
+			hc := newClient(addr, isTLS, cp.users)
+			cp.configure(hc, serverName)
+			c = hc
+		}
 		cp.clients[key] = c
 	}
 	return c
@@ -100,7 +106,7 @@ func (cp *clientPool) get(scheme, host, serverName string) *client {
 
 // configure applies the plan's connection cap, TLS settings and dialer
 // to a new client.
-func (cp *clientPool) configure(c *client, serverName string) {
+func (cp *clientPool) configure(c *fasthttp.HostClient, serverName string) {
 	if cp.http.MaxConnections > 0 {
 		c.MaxConns = cp.http.MaxConnections
 		c.MaxConnWaitTimeout = cp.timeout
@@ -121,7 +127,13 @@ func (cp *clientPool) configure(c *client, serverName string) {
 // a host whose name the list does not match may only be reached at an
 // address the list allows, checked on the address actually dialled.
 func (cp *clientPool) dial(addr string, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
+	return cp.dialer(addr, timeout).Dial("tcp", addr)
+}
+
+// dialer returns a dialer for addr that applies the allow list, if any,
+// to the address it connects to.
+func (cp *clientPool) dialer(addr string, timeout time.Duration) *net.Dialer {
+	d := &net.Dialer{Timeout: timeout}
 	host, _, err := net.SplitHostPort(addr)
 	if cp.allow != nil && (err != nil || !cp.allow.MatchesName(host)) {
 		d.Control = func(_, address string, _ syscall.RawConn) error {
@@ -133,7 +145,7 @@ func (cp *clientPool) dial(addr string, timeout time.Duration) (net.Conn, error)
 			return nil
 		}
 	}
-	return d.Dial("tcp", addr)
+	return d
 }
 
 // serverNameOf returns the host part of a Host header value, the name

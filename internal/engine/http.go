@@ -18,8 +18,14 @@ import (
 // userAgent identifies Barrage to targets unless a task sets its own.
 const userAgent = "barrage"
 
-// client sends requests to one host over kept-alive connections.
-type client = fasthttp.HostClient
+// client sends requests to one host over kept-alive connections. It is
+// safe for concurrent use. A *fasthttp.HostClient sends HTTP/1.1, and an
+// *h2Client HTTP/2.
+type client interface {
+	// DoDeadline sends req and reads the response into resp, or returns
+	// an error when deadline passes first. It never sends req twice.
+	DoDeadline(req *fasthttp.Request, resp *fasthttp.Response, deadline time.Time) error
+}
 
 // task is a plan task ready to run: the steps of an HTTP task, or the
 // function of a Go task.
@@ -62,7 +68,7 @@ func newTask(index int, t plan.Task, clients *clientPool, vars *variableTable) (
 // the plan sets http.max_connections. It never sends a request twice:
 // fasthttp's default resends idempotent requests after some transport
 // errors, and the target would then receive more than the statistics count.
-func newClient(addr string, tls bool, users int) *client {
+func newClient(addr string, tls bool, users int) *fasthttp.HostClient {
 	return &fasthttp.HostClient{
 		Addr:                          addr,
 		IsTLS:                         tls,

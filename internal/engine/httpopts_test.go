@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"io"
+	"log"
 	"math/big"
 	"net"
 	"net/http"
@@ -324,37 +325,45 @@ func TestTLSClientCertificatePresented(t *testing.T) {
 
 	var names counter
 	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		names.add(r.TLS.PeerCertificates[0].Subject.CommonName)
+		names.add(r.Proto + " " + r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
 	clientCAs := x509.NewCertPool()
 	clientCAs.AddCert(caCert)
 	server.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: clientCAs}
+	server.EnableHTTP2 = true
+	server.Config.ErrorLog = log.New(io.Discard, "", 0)
 	server.StartTLS()
 	t.Cleanup(server.Close)
 
-	got := runPlan(t, `
+	for _, proto := range []struct{ name, http2 string }{{"HTTP/1.1", "false"}, {"HTTP/2.0", "true"}} {
+		t.Run(proto.name, func(t *testing.T) {
+			got := runPlan(t, `
 target: %s
 users: 1
 iterations: 3
 http:
+  http2: %s
   insecure_skip_verify: true
   cert_file: %s
   key_file: %s
 tasks:
   - name: a
     url: /
-`, server.URL, certFile, keyFile)
+`, server.URL, proto.http2, certFile, keyFile)
 
-	if got.Failures != 0 {
-		t.Errorf("Collect counts %d failures, want 0: %v", got.Failures, got.Errors)
-	}
-	if n := names.get("barrage-client"); n != 3 {
-		t.Errorf("target saw the client certificate %d times, want 3", n)
-	}
+			if got.Failures != 0 {
+				t.Errorf("Collect counts %d failures, want 0: %v", got.Failures, got.Errors)
+			}
+			if n := names.get(proto.name + " barrage-client"); n != 3 {
+				t.Errorf("target saw the client certificate over %s %d times, want 3: %v", proto.name, n, names.paths)
+			}
 
-	without := runPlan(t, "target: %s\nusers: 1\niterations: 2\nhttp:\n  insecure_skip_verify: true\ntasks:\n  - name: a\n    url: /\n", server.URL)
-	if without.Failures != 2 {
-		t.Errorf("without a client certificate Collect counts %d failures, want 2", without.Failures)
+			without := runPlan(t, "target: %s\nusers: 1\niterations: 2\nhttp:\n  http2: %s\n  insecure_skip_verify: true\ntasks:\n  - name: a\n    url: /\n",
+				server.URL, proto.http2)
+			if without.Failures != 2 {
+				t.Errorf("without a client certificate Collect counts %d failures, want 2", without.Failures)
+			}
+		})
 	}
 }
 

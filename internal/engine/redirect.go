@@ -15,7 +15,7 @@ import (
 //
 // Each hop is a request of its own, so the user records it with its own
 // latency and the target receives exactly the counted requests.
-func (u *user) nextHop(current *client, hop int) (*client, string) {
+func (u *user) nextHop(current client, hop int) (client, string) {
 	h := &u.engine.plan.HTTP
 	code := u.resp.StatusCode()
 	if h.MaxRedirects == 0 || !isRedirect(code) {

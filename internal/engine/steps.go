@@ -27,7 +27,7 @@ type step struct {
 	slot     int    // index of the step's statistics in a shard
 	name     string // empty for the one request of a task without steps
 	template fasthttp.Request
-	client   *client
+	client   client
 
 	// Templates of the parts with variables, nil or empty without them.
 	url     *varTemplate

@@ -25,7 +25,7 @@ const (
 	MaxFileSize = 1 << 20
 )
 
-var httpKeys = []string{"max_redirects", "max_connections", "compression", "host", "insecure_skip_verify", "ca_file", "cert_file", "key_file", "cookies"}
+var httpKeys = []string{"max_redirects", "max_connections", "compression", "host", "insecure_skip_verify", "ca_file", "cert_file", "key_file", "cookies", "http2"}
 
 // HTTP is the part of a plan that sets how requests are sent, for every
 // task. Files that the plan names are read by Parse and carried as their
@@ -55,6 +55,11 @@ type HTTP struct {
 	// Cookies gives every virtual user a cookie jar. Parse sets it to
 	// true unless the plan sets cookies: false.
 	Cookies bool `json:"cookies" msgpack:"cookies"`
+	// HTTP2 sends every request over HTTP/2: to https targets through
+	// TLS ALPN, to http targets as h2c with prior knowledge. A target
+	// that does not speak HTTP/2 fails the requests. False means
+	// HTTP/1.1.
+	HTTP2 bool `json:"http2" msgpack:"http2"`
 }
 
 // httpOptions reads the optional http mapping.
@@ -89,6 +94,9 @@ func (d *decoder) httpOptions(f map[string]entry) HTTP {
 	}
 	if e, ok := hf["cookies"]; ok {
 		h.Cookies = d.flag(e.value, "http.cookies")
+	}
+	if e, ok := hf["http2"]; ok {
+		h.HTTP2 = d.flag(e.value, "http.http2")
 	}
 	d.tlsFiles(e.value, hf, &h)
 	return h

@@ -30,6 +30,10 @@ func TestParseHTTPProblems(t *testing.T) {
 			[]wantProblem{{4, "http.compression", "compression must be true or false"}}},
 		{"cookies a number", head + "http:\n  cookies: 1\n" + homeTask,
 			[]wantProblem{{4, "http.cookies", "cookies must be true or false"}}},
+		{"http2 a string", head + "http:\n  http2: \"yes\"\n" + homeTask,
+			[]wantProblem{{4, "http.http2", "http2 must be true or false"}}},
+		{"http2 misspelt", head + "http:\n  http_2: true\n" + homeTask,
+			[]wantProblem{{4, "http.http_2", `did you mean "http2"`}}},
 		{"insecure_skip_verify a list", head + "http:\n  insecure_skip_verify: [a]\n" + homeTask,
 			[]wantProblem{{4, "http.insecure_skip_verify", "insecure_skip_verify must be true or false"}}},
 		{"host with a scheme", head + "http:\n  host: http://shop\n" + homeTask,
@@ -69,7 +73,7 @@ func TestLoadReadsFilesBesideThePlan(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := "users: 1\nduration: 1m\nhttp:\n  max_redirects: 3\n  max_connections: 7\n  compression: true\n" +
-		"  host: shop.example.test\n  insecure_skip_verify: true\n  cookies: false\n" +
+		"  host: shop.example.test\n  insecure_skip_verify: true\n  cookies: false\n  http2: true\n" +
 		homeTask + "    method: POST\n    body_file: payload.json\n"
 	path := filepath.Join(dir, "plan.yaml")
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
@@ -80,7 +84,7 @@ func TestLoadReadsFilesBesideThePlan(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	want := HTTP{MaxRedirects: 3, MaxConnections: 7, Compression: true, Host: "shop.example.test", InsecureSkipVerify: true}
+	want := HTTP{MaxRedirects: 3, MaxConnections: 7, Compression: true, Host: "shop.example.test", InsecureSkipVerify: true, HTTP2: true}
 	if p.HTTP != want {
 		t.Errorf("HTTP = %+v, want %+v", p.HTTP, want)
 	}

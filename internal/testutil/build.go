@@ -83,6 +83,25 @@ func buildBinaries() error {
 	return nil
 }
 
+// BuildProgram builds the main package pkg of this module, a path such
+// as ./examples/custom-worker, into a temporary directory of the test and
+// returns the binary's path. A failed build fails the test with the
+// compiler output.
+func BuildProgram(t testing.TB, pkg string) string {
+	t.Helper()
+	root, err := ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	cmd := exec.Command("go", "build", "-o", path, pkg)
+	cmd.Dir = root
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s in %s failed: %v\n%s", pkg, root, err, output)
+	}
+	return path
+}
+
 // ModuleRoot returns the directory of the go.mod that contains the current
 // working directory, which `go test` sets to the package's directory.
 func ModuleRoot() (string, error) {

@@ -213,8 +213,12 @@ func (p *participation) apply(ctx context.Context) {
 	if err != nil {
 		// Leaving lets the coordinator give the users to workers that can
 		// run them, such as workers built with the plan's Go tasks.
+		// The failed state gives the coordinator the error before the
+		// worker leaves, so that it can end a run that no worker can run.
 		p.log.Error("could not start share; leaving the run", "share", a.Share.Index, "err", err)
 		p.failed = fmt.Errorf("start share %d: %w", a.Share.Index, err)
+		p.presence.Error = err.Error()
+		p.setState(ctx, bus.WorkerFailed, -1)
 		return
 	}
 	p.share = share
