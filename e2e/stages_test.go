@@ -118,3 +118,73 @@ tasks:
 		t.Errorf("users after 7 s were at least %d, want them to fall to 12 or fewer", lowAtEnd)
 	}
 }
+
+// TestStagesShortProfile runs stages of 2 s at 5 users, 2 s at 20 and 1 s
+// down to 0, and checks that the run lasts about 5 s and that the live
+// users figure rises and falls with them.
+func TestStagesShortProfile(t *testing.T) {
+	t.Parallel()
+	coordinator, worker := binaries(t)
+	nats := testutil.StartNATS(t)
+	target := testutil.NewTarget(t, nil)
+	const run = "stages-short"
+	plan := testutil.WritePlan(t, fmt.Sprintf(`name: stages-short
+target: %s
+max_rps: 300
+stages:
+  - {duration: 2s, users: 5}
+  - {duration: 2s, users: 20}
+  - {duration: 1s, users: 0}
+tasks:
+  - name: home
+    url: /
+`, target.URL))
+	out := filepath.Join(t.TempDir(), "summary.json")
+
+	summaries := recordSubject(t, nats.URL(), "stats."+run+".summary")
+	workers := startWorkers(t, worker, nats.URL(), run, 1)
+	coord := startCoordinator(t, coordinator, nats.URL(), run, plan, out)
+	if code := waitExit(t, coord, 5*time.Second+exitTimeout); code != 0 {
+		t.Fatalf("coordinator exit code = %d, want 0", code)
+	}
+	checkWorkersExited(t, workers)
+
+	s := readSummary(t, out)
+	if s.DurationS < 4.8 || s.DurationS > 6.5 {
+		t.Errorf("duration_s = %.2f, want about 5, the sum of the stages", s.DurationS)
+	}
+	if s.Requests != uint64(target.Total()) {
+		t.Errorf("summary requests = %d, target received %d", s.Requests, target.Total())
+	}
+
+	var early, peak, late = -1, 0, -1
+	for _, m := range summaries.all() {
+		body := decodeJSON(t, m.msg)
+		if body["state"] != "running" {
+			continue
+		}
+		elapsed, _ := body["elapsed_s"].(float64)
+		users := int(body["users"].(float64))
+		switch {
+		case users > 20:
+			t.Errorf("users = %d at %.2f s, want at most 20", users, elapsed)
+		case elapsed >= 1.2 && elapsed <= 2.2:
+			early = max(early, users)
+		case elapsed > 2.2 && elapsed <= 4.6:
+			peak = max(peak, users)
+		case elapsed > 4.6:
+			late = users
+		}
+		t.Logf("users %d at %.2f s", users, elapsed)
+	}
+	// Reports lag the coordinator's target by up to a report interval.
+	if early > 8 {
+		t.Errorf("users reached %d before 2.2 s, want at most about 5", early)
+	}
+	if peak < 15 {
+		t.Errorf("users peaked at %d between 2.2 s and 4.6 s, want about 20", peak)
+	}
+	if late >= peak {
+		t.Errorf("users were %d after 4.6 s, want them below the peak of %d", late, peak)
+	}
+}

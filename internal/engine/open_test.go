@@ -83,7 +83,7 @@ tasks:
 }
 
 func TestOpenModelLatencyFromScheduledStart(t *testing.T) {
-	// The target responds at once, except that it stalls for 1 s in the
+	// The target responds at once, except that it stalls for 2 s in the
 	// middle of the run. Arrivals keep coming during the stall, and their
 	// latency counts from when they were due.
 	var stalled atomic.Bool
@@ -103,9 +103,9 @@ func TestOpenModelLatencyFromScheduledStart(t *testing.T) {
 	}))
 	defer srv.Close()
 	go func() {
-		time.Sleep(700 * time.Millisecond)
-		stalled.Store(true)
 		time.Sleep(time.Second)
+		stalled.Store(true)
+		time.Sleep(2 * time.Second)
 		stalled.Store(false)
 		once.Do(func() { close(release) })
 	}()
@@ -114,8 +114,8 @@ func TestOpenModelLatencyFromScheduledStart(t *testing.T) {
 	p := parsePlan(t, `
 target: %s
 rate: 100
-users: 500
-duration: 2500ms
+users: 1000
+duration: 4s
 tasks:
   - name: home
     url: /
@@ -127,15 +127,16 @@ tasks:
 	if int64(got.Requests) != count.Load() {
 		t.Errorf("statistics count %d requests, the target %d", got.Requests, count.Load())
 	}
-	// About 100 of 250 arrivals fall into the stall and wait up to 1 s.
-	if p90 := got.Latency.Quantile(0.9); p90 < 500*time.Millisecond {
-		t.Errorf("latency p90 = %v, want the 1 s stall to show", p90)
+	// About 200 of 400 arrivals fall into the stall and wait up to 2 s,
+	// so the 90th percentile is about 1.6 s.
+	if p90 := got.Latency.Quantile(0.9); p90 < time.Second {
+		t.Errorf("latency p90 = %v, want the 2 s stall to show", p90)
 	}
-	if max := got.Latency.Max(); max < 900*time.Millisecond {
-		t.Errorf("latency max = %v, want about 1s", max)
+	if max := got.Latency.Max(); max < 1800*time.Millisecond {
+		t.Errorf("latency max = %v, want about 2s", max)
 	}
 	if e.TakeDropped() != 0 {
-		t.Error("arrivals dropped with 500 users")
+		t.Error("arrivals dropped with 1000 users")
 	}
 }
 
