@@ -41,12 +41,19 @@ type Process struct {
 // process is also killed if the test binary dies first.
 func StartProcess(t testing.TB, path string, args ...string) *Process {
 	t.Helper()
+	return StartProcessEnv(t, nil, path, args...)
+}
+
+// StartProcessEnv is StartProcess with env, entries of the form KEY=VALUE,
+// added to the process's environment.
+func StartProcessEnv(t testing.TB, env []string, path string, args ...string) *Process {
+	t.Helper()
 	p := &Process{
 		name: filepath.Base(path),
 		cmd:  exec.Command(path, args...),
 		done: make(chan struct{}),
 	}
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.SysProcAttr = sysProcAttr()
 	p.cmd.WaitDelay = pipeWait
 	p.cmd.Stdout = &p.stdout
