@@ -45,7 +45,7 @@ var invocations struct {
 	n  int
 }
 
-// lambdaResult is what an invocation returns.
+// lambdaResult is the result of an invocation.
 type lambdaResult struct {
 	Outcome string `json:"outcome"`
 	Run     string `json:"run"`

@@ -10,11 +10,11 @@ import (
 	"github.com/barrage-load/barrage/internal/worker"
 )
 
-// Event is what a launched Lambda worker receives: what it needs to join
-// one run. Credentials travel by reference only: NATSURLEnv names an
-// environment variable of the function and NATSCreds a file in the
-// function's file system. NATSURL may carry user:password, and is then
-// never logged in clear.
+// Event is the payload of an invocation of the worker function: the run
+// to join and the way to reach NATS. Credentials can travel by reference,
+// because NATSURLEnv names an environment variable of the function and
+// NATSCreds a file in the function's file system. NATSURL itself may carry
+// user:password, which is never logged in clear.
 type Event struct {
 	// Run is the run id.
 	Run string `json:"run"`
@@ -86,15 +86,15 @@ func (e Event) LogValue() slog.Value {
 	)
 }
 
-// Usage is what one Lambda invocation used, published by the worker on
-// bus.UsageSubject at its end so that the coordinator can estimate the
-// cost of the run.
+// Usage is the resource use of one Lambda invocation. The worker publishes
+// it on bus.UsageSubject at its end, so that the coordinator can estimate
+// the cost of the run.
 type Usage struct {
 	// Worker is the worker id, empty when the worker never joined.
 	Worker string `json:"worker,omitempty"`
 	// RequestID is the Lambda request id of the invocation.
 	RequestID string `json:"request_id"`
-	// Outcome is how the invocation ended: handed_over, run_done,
+	// Outcome is the invocation's end: handed_over, run_done,
 	// no_free_slot, run_over or failed.
 	Outcome string `json:"outcome"`
 	// DurationMS is the time from the start of the invocation to its

@@ -38,7 +38,7 @@ const LambdaOpenFiles = 1024
 // required.
 type LambdaConfig struct {
 	// Function is the function's name or ARN. The runtime interface
-	// emulator knows its function as "function".
+	// emulator names its only function "function".
 	Function string
 	// Endpoint, when set, replaces the Lambda endpoint of the region, for
 	// the runtime interface emulator or a local AWS emulator. The EC2

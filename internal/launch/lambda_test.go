@@ -20,11 +20,11 @@ import (
 // lambdaAPI is a Lambda Invoke endpoint on loopback that records the
 // invocations it receives.
 type lambdaAPI struct {
-	mu      sync.Mutex
-	paths   []string
-	types   []string
-	bodies  [][]byte
-	signed  []bool
+	mu     sync.Mutex
+	paths  []string
+	types  []string
+	bodies [][]byte
+	signed []bool
 	status int
 }
 

@@ -27,7 +27,7 @@ type nomadAPI struct {
 	mu         sync.Mutex
 	dispatches []api.JobDispatchRequest
 	allocs     map[string][]*api.AllocationListStub // dispatched job id → allocations
-	gone       map[string]bool                      // dispatched jobs that answer 404
+	gone       map[string]bool                      // dispatched jobs whose requests get 404
 	tokens     []string
 }
 
@@ -89,7 +89,7 @@ func (n *nomadAPI) setStatus(i int, status string) {
 	}
 }
 
-// remove makes dispatched job i answer 404, as a purged job does.
+// remove makes requests for dispatched job i get 404, as for a purged job.
 func (n *nomadAPI) remove(i int) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

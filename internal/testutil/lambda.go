@@ -27,7 +27,7 @@ const rieBuildTimeout = 10 * time.Minute
 var rie struct {
 	once    sync.Once
 	path    string
-	skip    string // why the tests that need it are skipped
+	skip    string // the reason the tests that need it are skipped
 	err     error
 	bsOnce  sync.Once
 	bsPath  string

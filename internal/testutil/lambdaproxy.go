@@ -18,8 +18,8 @@ import (
 // rejected with 429, as Lambda throttles.
 const proxyQueue = 64
 
-// LambdaProxy stands between the AWS SDK and a runtime interface emulator
-// and adds the two things the emulator lacks (version
+// LambdaProxy forwards invocations from the AWS SDK to a runtime interface
+// emulator and adds the two things the emulator lacks (version
 // v0.0.0-20261030222936-bef5c4ba774d):
 //
 //   - Asynchronous invocations. The emulator ignores the header
@@ -33,7 +33,7 @@ const proxyQueue = 64
 // Every invocation still runs in the real emulator. The proxy listens on
 // a loopback port and closes when the test ends.
 type LambdaProxy struct {
-	// URL is what the SDK's endpoint should be.
+	// URL is the proxy's base URL, the endpoint to give the SDK.
 	URL string
 
 	emulator string

@@ -53,8 +53,8 @@ func (p *participation) stopPatience() time.Duration {
 }
 
 // shareDuration returns how long a share assigned to run for d (0 for the
-// plan's duration) may run on this worker: until the handover at most, so
-// that the engine knows its end in advance and ends its requests within the
+// plan's duration) may run on this worker: until the handover at most.
+// The engine then has its end in advance and ends its requests within the
 // plan's graceful_stop after it.
 func (p *participation) shareDuration(d time.Duration) time.Duration {
 	if p.handover.IsZero() {
