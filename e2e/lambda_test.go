@@ -265,3 +265,33 @@ func invoke(url, event string) string {
 	body, _ := io.ReadAll(resp.Body)
 	return string(body)
 }
+
+func TestLaunchFlagsRejected(t *testing.T) {
+	coordinatorBin, _ := binaries(t)
+	small := testutil.WritePlan(t, "target: http://127.0.0.1:1\nusers: 10\nduration: 1s\ntasks:\n  - {name: home, url: /}\n")
+	large := testutil.WritePlan(t, "target: http://127.0.0.1:1\nusers: 2000\nduration: 1s\ntasks:\n  - {name: home, url: /}\n")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown platform", []string{small, "--launch", "k8s"}, "invalid --launch"},
+		{"lambda without function", []string{small, "--launch", "lambda"}, "--lambda-function"},
+		{"no workers", []string{small, "--launch", "lambda", "--lambda-function", "f", "--workers", "0"}, "invalid --workers 0"},
+		{"too many open files", []string{large, "--launch", "lambda", "--lambda-function", "f", "--workers", "1"}, "raise --workers"},
+		{"nomad without job", []string{small, "--launch", "nomad", "--nomad-addr", "http://127.0.0.1:1"}, "--nomad-job"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := append([]string{"start"}, tt.args...)
+			args = append(args, "--listen", "127.0.0.1:0")
+			p := testutil.StartProcessEnv(t, awsTestEnv, coordinatorBin, args...)
+			if code := waitExit(t, p, exitTimeout); code != 2 {
+				t.Errorf("exit code = %d, want 2\n%s", code, p.Stderr())
+			}
+			if !strings.Contains(p.Stderr(), tt.want) {
+				t.Errorf("stderr lacks %q:\n%s", tt.want, p.Stderr())
+			}
+		})
+	}
+}

@@ -65,6 +65,14 @@ func checkLaunch(c *cli.Context, p *plan.Plan) (int, error) {
 	if n < p.Workers.Min {
 		return 0, cli.Exit(fmt.Sprintf("--workers %d is below the plan's workers.min %d: the run would never start", n, p.Workers.Min), exitInvalid)
 	}
+	if platform == "nomad" {
+		if c.String("nomad-addr") == "" {
+			return 0, cli.Exit("missing --nomad-addr (or NOMAD_ADDR): give the Nomad HTTP API address, such as http://127.0.0.1:4646", exitInvalid)
+		}
+		if c.String("nomad-job") == "" {
+			return 0, cli.Exit("missing --nomad-job: name the parameterized worker job, such as barrage-worker", exitInvalid)
+		}
+	}
 	if platform == "lambda" {
 		// Shares are split evenly, so no worker gets more than this.
 		users := (p.Users + n - 1) / n
