@@ -15,11 +15,12 @@ import (
 )
 
 // BenchmarkColdStart measures how long a new worker takes from the start
-// of its process to its first request, in a run that waits for it:
-// through the runtime interface emulator, whose first invocation starts
-// the bootstrap process, and as a plain worker process. Each iteration
-// runs a new run with a coordinator in this process and a new target.
-// bench/coldstart.sh runs it; the figures are in BENCHMARKS.md.
+// of its process to its first request, in a run that waits for it. It
+// starts the worker in two ways: through the runtime interface emulator,
+// whose first invocation starts the bootstrap process, and as a plain
+// worker process. Each iteration runs a new run with a coordinator in
+// this process and a new target. bench/coldstart.sh runs it, and the
+// figures are in BENCHMARKS.md.
 func BenchmarkColdStart(b *testing.B) {
 	srv := testutil.StartNATS(b)
 	ctx := context.Background()

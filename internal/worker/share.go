@@ -103,6 +103,8 @@ func (s *shareRun) stop(patience time.Duration) {
 // update moves the running share to a new assignment of the same index.
 func (s *shareRun) update(a bus.Assignment) {
 	if err := checkOpenFiles(s.p.run.Plan, a.Share); err != nil {
+		// NOTE: the engine does not cap its connections at the limit, so
+		// the connections past it fail with "too many open files".
 		s.log.Warn("the share grew past the open-file limit; connections beyond it fail", "err", err)
 	}
 	s.engine.Update(a.Share)
