@@ -38,6 +38,11 @@ const startConcurrency = 16
 // workers start.
 const announceTimeout = 30 * time.Second
 
+// stopGrace is how long Stop lets start requests in flight finish before
+// it cancels them. An asynchronous Lambda invocation returns at once, but
+// the runtime interface emulator answers only when the function returns.
+const stopGrace = 5 * time.Second
+
 // Platform starts workers on one kind of infrastructure.
 type Platform interface {
 	// Name returns the platform's name for the log, such as "lambda".
@@ -100,8 +105,10 @@ type Launcher struct {
 	started  int           // workers started; guarded by mu
 	failures int           // start requests that failed; guarded by mu
 
-	cancel context.CancelFunc
-	done   chan struct{}
+	cancel      context.CancelFunc // stops starting workers
+	cancelStart context.CancelFunc // cancels the start requests in flight
+	startCtx    context.Context    // of start requests
+	done        chan struct{}
 }
 
 // New checks cfg and returns a launcher that has not started anything.
@@ -136,6 +143,7 @@ func New(cfg Config) (*Launcher, error) {
 func (l *Launcher) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
+	l.startCtx, l.cancelStart = context.WithCancel(context.Background())
 	l.done = make(chan struct{})
 	go func() {
 		defer close(l.done)
@@ -143,15 +151,21 @@ func (l *Launcher) Start() {
 	}()
 }
 
-// Stop stops starting workers and waits for the start requests in flight.
-// Workers already started leave by themselves when the run ends. It is
-// safe to call twice.
+// Stop stops starting workers and waits for the start requests in flight,
+// for stopGrace at most before it cancels them. Workers already started
+// leave by themselves when the run ends. It is safe to call twice.
 func (l *Launcher) Stop() {
 	if l.cancel == nil {
 		return
 	}
 	l.cancel()
-	<-l.done
+	select {
+	case <-l.done:
+	case <-time.After(stopGrace):
+		l.cancelStart()
+		<-l.done
+	}
+	l.cancelStart()
 }
 
 // Departed takes a departure from the coordinator (Config.OnDeparture).
@@ -242,8 +256,10 @@ func (l *Launcher) startMany(ctx context.Context, n int) int {
 }
 
 // startOne starts one worker and reports whether the platform accepted it.
+// The request may outlive ctx by stopGrace, so that Stop does not cut off
+// a start that is about to succeed.
 func (l *Launcher) startOne(ctx context.Context, reason string) bool {
-	name, err := l.cfg.Platform.Start(ctx)
+	name, err := l.cfg.Platform.Start(l.startCtx)
 	l.mu.Lock()
 	if err == nil {
 		l.started++
