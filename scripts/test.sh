@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine, when it is
 # missing, and runs the suite: gcc for the race detector, Debian's chromium
-# for the HTML report's browser test and the nats CLI for the end-to-end
-# tests. With BARRAGE_NO_BROWSER=1 it installs no browser and the browser
+# for the HTML report's browser test, and the nats CLI and the AWS Lambda
+# runtime interface emulator for the end-to-end tests. With BARRAGE_NO_BROWSER=1 it installs no browser and the browser
 # test is skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +48,16 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/barrage-test/natscli-v0.5.0"
 if [ ! -x "$cache/nats" ]; then
   mkdir -p "$cache"
   GOBIN="$cache" go install github.com/nats-io/natscli/nats@v0.5.0
+fi
+
+# The Lambda tests run the AWS Lambda runtime interface emulator, built the
+# same way into the directory internal/testutil looks in.
+rie_version=v0.0.0-20261030222936-bef5c4ba774d
+rie="${XDG_CACHE_HOME:-$HOME/.cache}/barrage-test/aws-lambda-rie-$rie_version"
+if [ ! -x "$rie/aws-lambda-rie" ]; then
+  mkdir -p "$rie"
+  (cd "$rie" && GOBIN="$rie" GOWORK=off go install \
+    "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie@$rie_version")
 fi
 
 go test -race -count=1 ./...

@@ -26,7 +26,22 @@ import (
 // the run ended or the process got SIGINT or SIGTERM. It exits the process
 // with status 1 when NATS or the run failed, and 2 for invalid flags or
 // arguments. Register Go tasks with task.Register before calling Main.
+//
+// Inside AWS Lambda (AWS_LAMBDA_RUNTIME_API set) Main ignores the flags and
+// serves invocations as the function handler instead, and never returns.
+// Each invocation's event (launch.Event) names the run to join.
 func Main() {
+	// Each connection to a target is an open file, and Lambda allows
+	// 1,024 of them.
+	soft, hard, limitErr := worker.RaiseOpenFileLimit()
+	if os.Getenv("AWS_LAMBDA_RUNTIME_API") != "" {
+		if limitErr != nil {
+			fmt.Fprintln(os.Stderr, "worker: could not raise the open-file limit:", limitErr)
+		}
+		runLambda()
+		return
+	}
+	openFiles = openFileLimit{soft: soft, hard: hard, err: limitErr}
 	app := &cli.App{
 		Name:  "worker",
 		Usage: "join load-test runs announced on NATS and generate their load",
@@ -34,6 +49,7 @@ func Main() {
 			&cli.StringFlag{Name: "nats", EnvVars: []string{"NATS_URL"}, Value: "nats://127.0.0.1:4222", Usage: "URL of the NATS server the coordinator uses"},
 			&cli.StringFlag{Name: "id", Usage: "worker id (letters, digits, '-', '_'); default: host name, process id and a random suffix"},
 			&cli.StringFlag{Name: "run", Usage: "join only the run with this id; default: the first run announced"},
+			&cli.IntFlag{Name: "slots", Usage: "take part only if one of `N` places of a launched fleet is free, and exit at once otherwise; needs --run (set by launchers such as the Nomad dispatch job)"},
 			&cli.DurationFlag{Name: "connect-timeout", Value: 30 * time.Second, Usage: "how long to keep trying to reach NATS at start"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 			&cli.StringSliceFlag{Name: "allow-target", EnvVars: []string{"BARRAGE_ALLOW_TARGET"}, Usage: "send load only to these hosts: names, *.domain wildcards, addresses or networks such as 10.0.0.0/8 (repeat or separate with commas); default: any host"},
@@ -79,14 +95,21 @@ func run(c *cli.Context) error {
 	}
 	defer b.Close()
 
-	w, err := worker.New(b, worker.Config{ID: c.String("id"), Run: c.String("run"), Logger: log, Allow: allow})
+	w, err := worker.New(b, worker.Config{ID: c.String("id"), Run: c.String("run"), Slots: c.Int("slots"), Logger: log, Allow: allow})
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	log.Info("worker started", "worker_id", w.ID(), "nats", c.String("nats"), "go_tasks", task.Names(), "allow_target", allow.String())
+	if openFiles.err != nil {
+		log.Warn("could not raise the open-file limit", "err", openFiles.err)
+	}
+	log.Info("worker started", "worker_id", w.ID(), "nats", bus.RedactURL(c.String("nats")), "go_tasks", task.Names(),
+		"open_files", openFiles.soft, "open_files_max", openFiles.hard, "allow_target", allow.String())
 	err = w.Run(ctx)
 	switch {
 	case err == nil:
+		return nil
+	case errors.Is(err, worker.ErrNoFreeSlot), errors.Is(err, worker.ErrRunOver):
+		log.Info("not taking part", "worker_id", w.ID(), "reason", err)
 		return nil
 	case errors.Is(err, context.Canceled):
 		log.Info("worker stopped by signal", "worker_id", w.ID())
@@ -95,3 +118,11 @@ func run(c *cli.Context) error {
 		return cli.Exit(err.Error(), 1)
 	}
 }
+
+// openFileLimit is the open-file limit that Main found, for the log.
+type openFileLimit struct {
+	soft, hard uint64
+	err        error
+}
+
+var openFiles openFileLimit

@@ -33,7 +33,7 @@ func startCommand() *cli.Command {
 		Name:      "start",
 		Usage:     "run a plan and print the summary",
 		ArgsUsage: "PLAN",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "nats", EnvVars: []string{"NATS_URL"}, Usage: "URL of an existing NATS server with JetStream; without it an embedded server starts"},
 			&cli.StringFlag{Name: "listen", Value: bus.DefaultListen, Usage: "HOST:PORT of the embedded server; port 0 picks a free one"},
 			&cli.IntFlag{Name: "local-workers", Value: -1, DefaultText: "1 with the embedded server, 0 with --nats", Usage: "workers started inside this process"},
@@ -45,7 +45,7 @@ func startCommand() *cli.Command {
 			&cli.StringFlag{Name: "run", Usage: "run id (letters, digits, '-', '_'); default: the plan's name and a random suffix"},
 			&cli.DurationFlag{Name: "report-interval", Value: coordinator.DefaultReportInterval, Usage: "how often workers report and statistics are published"},
 			&cli.DurationFlag{Name: "lease", Value: coordinator.DefaultLease, Usage: "how long leases on the run, workers and shares last without renewal"},
-		},
+		}, launchFlags()...),
 		Action: start,
 	}
 }
@@ -92,6 +92,11 @@ func start(c *cli.Context) error {
 		}
 	}
 
+	launchWorkers, err := checkLaunch(c, p)
+	if err != nil {
+		return err
+	}
+
 	outputs, err := openLiveOutputs(c, runID, log)
 	if err != nil {
 		return err
@@ -110,7 +115,7 @@ func start(c *cli.Context) error {
 	}
 	if localWorkers < 0 {
 		localWorkers = 0
-		if url == "" {
+		if url == "" && launchWorkers == 0 {
 			localWorkers = 1
 		}
 	}
@@ -144,12 +149,19 @@ func start(c *cli.Context) error {
 	}
 	defer workers.stop()
 
+	launched, err := startFleet(setup, c, b, runID, url, launchWorkers, log)
+	if err != nil {
+		return err
+	}
+	defer launched.stop()
+
 	summary, err := coordinator.Run(ctx, b, coordinator.Config{
 		Plan:           p,
 		RunID:          runID,
 		ReportInterval: interval,
 		Lease:          lease,
 		Logger:         log,
+		OnDeparture:    launched.departed,
 		OnLive: func(s coordinator.Snapshot) {
 			outputs.update(s)
 			if live != nil {
@@ -173,8 +185,10 @@ func start(c *cli.Context) error {
 	if htmlErr != nil {
 		log.Error("could not write the HTML report", "path", htmlPath, "err", htmlErr)
 	}
-	if err := finishRun(c, summary, out); err != nil {
-		return err
+	finishErr := finishRun(c, summary, out)
+	launched.report(c.App.Writer)
+	if finishErr != nil {
+		return finishErr
 	}
 	if outputErr != nil {
 		return cli.Exit("CSV files incomplete: see the error logged above", exitFailed)

@@ -47,7 +47,7 @@ func Connect(ctx context.Context, url, name string, opts ...nats.Option) (*Bus, 
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to nats at %s: %w (is the server running and reachable?)", url, err)
+			return nil, fmt.Errorf("connect to nats at %s: %w (is the server running and reachable?)", RedactURL(url), err)
 		case <-time.After(250 * time.Millisecond):
 		}
 	}

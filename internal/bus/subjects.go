@@ -15,6 +15,8 @@ const (
 	//	shares.<run>.<worker>    the share assigned to a worker, written by
 	//	                         the coordinator
 	//	claims.<run>.<index>     claim on a share, leased by its worker
+	//	slots.<run>.<n>          one of the places of a launched fleet,
+	//	                         leased by the launched worker that holds it
 	Bucket = "barrage"
 
 	// ReportStream is the JetStream stream that carries worker reports on
@@ -23,6 +25,7 @@ const (
 
 	reportPrefix = "barrage.report."
 	grantPrefix  = "barrage.grant."
+	usagePrefix  = "barrage.usage."
 	statsPrefix  = "stats."
 )
 
@@ -47,6 +50,14 @@ func ShareKey(run, worker string) string { return "shares." + run + "." + worker
 
 // ClaimKey returns the key of a claim on a share.
 func ClaimKey(run string, index int) string { return "claims." + run + "." + strconv.Itoa(index) }
+
+// SlotKey returns the key of place n of a launched fleet, from 0 to the
+// fleet's size minus one.
+func SlotKey(run string, n int) string { return "slots." + run + "." + strconv.Itoa(n) }
+
+// UsageSubject returns the subject that launched workers publish what they
+// used of their platform to, such as the duration of a Lambda invocation.
+func UsageSubject(run string) string { return usagePrefix + run }
 
 // ReportSubject returns the subject a worker publishes its reports to.
 func ReportSubject(run, worker string) string { return reportPrefix + run + "." + worker }

@@ -50,6 +50,11 @@ type Config struct {
 	// OnLive, if set, is called with the live statistics every interval,
 	// from the goroutine that runs the run: it must return quickly.
 	OnLive func(Snapshot)
+	// OnDeparture, if set, is called when a worker leaves while the run
+	// is waiting or running, so that a launcher can start a replacement.
+	// It is called from the goroutine that runs the run: it must return
+	// quickly.
+	OnDeparture func(Departure)
 }
 
 // Run announces the run and drives it to its end. Cancelling ctx stops the

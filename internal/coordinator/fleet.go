@@ -33,11 +33,13 @@ func (r *runner) onPresence(entry jetstream.KeyValueEntry) {
 	}
 	id := lastToken(entry.Key())
 	if entry.Operation() != jetstream.KeyValuePut {
-		if _, ok := r.present[id]; !ok {
+		last, ok := r.present[id]
+		if !ok {
 			return
 		}
 		delete(r.present, id)
 		s := r.slots[id]
+		r.notifyDeparture(entry, last, s)
 		if s == nil {
 			r.log.Info("worker left", "worker_id", id)
 			return

@@ -44,6 +44,7 @@ func Main(m *testing.M) {
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)
 	}
+	extraDirs.removeAll()
 	os.Exit(code)
 }
 

@@ -44,8 +44,8 @@ func StartProcess(t testing.TB, path string, args ...string) *Process {
 	return StartProcessEnv(t, nil, path, args...)
 }
 
-// StartProcessEnv starts the program at path with args as StartProcess
-// does, and adds env, a list of NAME=VALUE, to its environment.
+// StartProcessEnv is StartProcess with env, entries of the form KEY=VALUE,
+// added to the process's environment.
 func StartProcessEnv(t testing.TB, env []string, path string, args ...string) *Process {
 	t.Helper()
 	p := &Process{

@@ -26,10 +26,14 @@ type Target struct {
 
 	routes map[string]Route
 
-	mu     sync.Mutex
-	counts map[string]int64
-	total  int64
+	mu       sync.Mutex
+	counts   map[string]int64
+	total    int64
+	arrivals []time.Time // the first maxArrivals arrival times
 }
+
+// maxArrivals bounds the arrival times a Target keeps.
+const maxArrivals = 1 << 20
 
 // NewTarget starts a target that responds to the paths in routes as their
 // Route sets and to every other path with 200 at once. It closes when the
@@ -47,6 +51,9 @@ func (tg *Target) serve(w http.ResponseWriter, r *http.Request) {
 	tg.mu.Lock()
 	tg.counts[r.URL.Path]++
 	tg.total++
+	if len(tg.arrivals) < maxArrivals {
+		tg.arrivals = append(tg.arrivals, time.Now())
+	}
 	tg.mu.Unlock()
 
 	route := tg.routes[r.URL.Path]
@@ -79,4 +86,12 @@ func (tg *Target) Total() int64 {
 	tg.mu.Lock()
 	defer tg.mu.Unlock()
 	return tg.total
+}
+
+// Arrivals returns when requests arrived, in order, up to the first
+// million.
+func (tg *Target) Arrivals() []time.Time {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return append([]time.Time(nil), tg.arrivals...)
 }

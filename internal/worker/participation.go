@@ -37,6 +37,9 @@ type participation struct {
 	share    *shareRun       // share running now, or nil
 	finished map[int]bool    // indexes of shares that ran to their end
 	failed   error           // the reason the assigned share could not start
+
+	slot     *bus.Lease // the place held in a launched fleet, or nil
+	handover time.Time  // when a worker with a deadline stops its share, or zero
 }
 
 func (p *participation) serve(ctx context.Context) error {
@@ -73,7 +76,7 @@ func (p *participation) serve(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			p.stopShare(signalPatience)
+			p.stopShare(p.stopPatience())
 			return ctx.Err()
 		case <-renew.C:
 			if err := p.checkLeases(ctx); err != nil {
@@ -105,6 +108,9 @@ func (p *participation) checkLeases(ctx context.Context) error {
 	// half a lease keeps the coordinator check below on time.
 	ctx, cancel := context.WithTimeout(ctx, p.run.Lease/2)
 	defer cancel()
+	if err := p.renewSlot(ctx); err != nil {
+		return err
+	}
 	err := p.lease.Set(ctx, mustJSON(p.presence))
 	if errors.Is(err, bus.ErrLeaseLost) {
 		p.log.Error("this worker's lease expired and its share was moved; stopping load")
@@ -251,6 +257,12 @@ func (p *participation) leave() {
 	// Short: when NATS is unreachable the presence expires by itself.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if p.failed == nil && len(p.finished) > 0 && p.presence.State != bus.WorkerDone {
+		// Tells the coordinator that this worker leaves because its share
+		// ended, not because it failed.
+		p.setState(ctx, bus.WorkerDone, -1)
+	}
+	p.releaseSlot(ctx)
 	if err := p.lease.Release(ctx); err != nil {
 		p.log.Warn("could not remove presence", "err", err)
 	}

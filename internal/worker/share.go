@@ -50,8 +50,11 @@ type shareRun struct {
 
 // startShare claims the assigned share and starts its engine.
 func (p *participation) startShare(ctx context.Context, a bus.Assignment) (*shareRun, error) {
+	if err := checkOpenFiles(p.run.Plan, a.Share); err != nil {
+		return nil, err
+	}
 	var opts engine.Options
-	opts.Duration = a.Duration
+	opts.Duration = p.shareDuration(a.Duration)
 	opts.Allow = p.worker.allow
 	if p.run.Plan.Iterations > 0 {
 		opts.Budget = &grantClient{bus: p.worker.bus, run: p.run.ID, worker: p.worker.id, log: p.log}
@@ -100,6 +103,11 @@ func (s *shareRun) stop(patience time.Duration) {
 
 // update moves the running share to a new assignment of the same index.
 func (s *shareRun) update(a bus.Assignment) {
+	if err := checkOpenFiles(s.p.run.Plan, a.Share); err != nil {
+		// NOTE: the engine does not cap its connections at the limit, so
+		// the connections past it fail with "too many open files".
+		s.log.Warn("the share grew past the open-file limit; connections beyond it fail", "err", err)
+	}
 	s.engine.Update(a.Share)
 	s.log.Info("share changed", "users", a.Share.Users, "spawn_rate", a.Share.SpawnRate, "max_rps", a.Share.MaxRPS)
 }

@@ -37,15 +37,36 @@ type Config struct {
 	// worker rejects a plan aimed at any other host, and its engine refuses
 	// connections elsewhere, redirects included.
 	Allow *allowlist.List
+
+	// Slots, when above zero, makes this a launched worker of a fleet of
+	// that many places, such as a Lambda invocation or a Nomad dispatch.
+	// It needs Run. The worker takes part only if it can lease one of the
+	// places (key slots.<run>.<n>), and Run returns ErrNoFreeSlot at once
+	// otherwise. It also returns ErrRunOver at once when the run has ended
+	// or was never announced, instead of waiting for a run.
+	Slots int
+	// Deadline, when set, is when the process will be stopped from
+	// outside, such as the end of a Lambda invocation. The worker hands its
+	// share back at Deadline minus the plan's graceful_stop minus
+	// HandoverMargin, so that its last requests end and its final report is
+	// sent in time, and Run then returns ErrHandedOver.
+	Deadline time.Time
+	// HandoverMargin is the time kept after the graceful stop for the
+	// final report and for leaving the run; zero means
+	// DefaultHandoverMargin.
+	HandoverMargin time.Duration
 }
 
 // Worker serves one run. It is not safe for concurrent use.
 type Worker struct {
-	bus   *bus.Bus
-	id    string
-	run   string
-	log   *slog.Logger
-	allow *allowlist.List
+	bus      *bus.Bus
+	id       string
+	run      string
+	log      *slog.Logger
+	allow    *allowlist.List
+	slots    int
+	deadline time.Time
+	margin   time.Duration
 }
 
 // New returns a worker that talks to NATS through b. It returns an error
@@ -61,11 +82,30 @@ func New(b *bus.Bus, cfg Config) (*Worker, error) {
 	if cfg.Run != "" && !bus.ValidID(cfg.Run) {
 		return nil, fmt.Errorf("invalid run id %q: use 1 to 64 letters, digits, '-' or '_'", cfg.Run)
 	}
+	if cfg.Slots < 0 || cfg.Slots > MaxSlots {
+		return nil, fmt.Errorf("invalid slot count %d: use 1 to %d, or 0 for a worker that is not launched", cfg.Slots, MaxSlots)
+	}
+	if cfg.Slots > 0 && cfg.Run == "" {
+		return nil, errors.New("a launched worker (slot count above 0) needs the run id")
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Worker{bus: b, id: id, run: cfg.Run, log: log.With("worker_id", id), allow: cfg.Allow}, nil
+	margin := cfg.HandoverMargin
+	if margin <= 0 {
+		margin = DefaultHandoverMargin
+	}
+	return &Worker{
+		bus:      b,
+		id:       id,
+		run:      cfg.Run,
+		log:      log.With("worker_id", id),
+		slots:    cfg.Slots,
+		deadline: cfg.Deadline,
+		margin:   margin,
+		allow:    cfg.Allow,
+	}, nil
 }
 
 // ID returns the worker's id.
@@ -74,8 +114,18 @@ func (w *Worker) ID() string { return w.id }
 // Run waits for a run, takes part in it and returns when it ends: when the
 // coordinator marks it done, when the coordinator's lease expires, or when
 // ctx is done. Its share, if it got one, has then sent its final report.
+//
+// A launched worker (Config.Slots above 0) returns ErrRunOver or
+// ErrNoFreeSlot at once when it cannot take part, and one with a Deadline
+// returns ErrHandedOver after it handed its share back before the deadline.
 func (w *Worker) Run(ctx context.Context) error {
-	run, err := w.waitForRun(ctx)
+	var run *bus.Run
+	var err error
+	if w.slots > 0 {
+		run, err = w.currentRun(ctx)
+	} else {
+		run, err = w.waitForRun(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -85,9 +135,36 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.reject(ctx, run, err)
 		return fmt.Errorf("reject run %s: %w", run.ID, err)
 	}
-	log.Info("joining run", "state", run.State, "users", run.Plan.Users)
 	p := &participation{worker: w, log: log, run: run, finished: make(map[int]bool)}
-	return p.serve(ctx)
+
+	parent := ctx
+	if !w.deadline.IsZero() {
+		handover, err := w.handoverTime(run)
+		if err != nil {
+			return err
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, handover)
+		defer cancel()
+		p.handover = handover
+	}
+	if w.slots > 0 {
+		slot, err := w.claimSlot(ctx, run)
+		if err != nil {
+			return err
+		}
+		p.slot = slot
+		log = log.With("slot", lastToken(slot.Key()))
+		p.log = log
+	}
+
+	log.Info("joining run", "state", run.State, "users", run.Plan.Users)
+	err = p.serve(ctx)
+	if errors.Is(err, context.DeadlineExceeded) && !p.handover.IsZero() && parent.Err() == nil {
+		log.Info("handed the share back before the deadline", "deadline", w.deadline.Format(time.RFC3339Nano))
+		return ErrHandedOver
+	}
+	return err
 }
 
 // checkTargets returns an error when a task of p sends requests to a host
