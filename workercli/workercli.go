@@ -17,6 +17,7 @@ import (
 
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/logging"
+	"github.com/barrage-load/barrage/internal/natsflag"
 	"github.com/barrage-load/barrage/internal/worker"
 	"github.com/barrage-load/barrage/task"
 )
@@ -39,6 +40,7 @@ func Main() {
 		Action:          run,
 		HideHelpCommand: true,
 	}
+	app.Flags = append(app.Flags, natsflag.Flags()...)
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		var coder cli.ExitCoder
@@ -65,9 +67,18 @@ func run(c *cli.Context) error {
 		stop()
 	}()
 
+	credentials := natsflag.Credentials(c)
+	if _, err := credentials.Options(); err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
 	setup, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout"))
 	defer cancel()
-	b, err := bus.Connect(setup, c.String("nats"), "barrage-worker")
+	b, err := bus.Dial(setup, bus.Config{
+		URL:         c.String("nats"),
+		Name:        "barrage-worker",
+		Credentials: credentials,
+		Options:     natsflag.LogEvents(log),
+	})
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}
@@ -77,7 +88,7 @@ func run(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	log.Info("worker started", "worker_id", w.ID(), "nats", c.String("nats"), "go_tasks", task.Names())
+	log.Info("worker started", "worker_id", w.ID(), "nats", bus.RedactURL(c.String("nats")), "go_tasks", task.Names())
 	err = w.Run(ctx)
 	switch {
 	case err == nil:

@@ -20,12 +20,60 @@ const markerTTL = time.Minute
 // reportMaxAge bounds how long reports stay in the stream after a run.
 const reportMaxAge = 6 * time.Hour
 
+// reportDuplicates is how long the report stream remembers message ids, so
+// that a report published again after a lost acknowledgement, such as
+// across a restart of the server, is stored once. Workers retry a report
+// for two minutes at most, plus one attempt of five seconds. The
+// coordinator merges each report once in any case.
+const reportDuplicates = 3 * time.Minute
+
 // Bus is a connection to NATS with the bucket and stream Barrage uses.
 // It is safe for concurrent use.
 type Bus struct {
 	NC *nats.Conn
 	JS jetstream.JetStream
 	KV jetstream.KeyValue
+	// Replicas is how many copies of the bucket the server keeps.
+	Replicas int
+}
+
+// How a connection behaves once made. Reconnects never stop, so that
+// clients ride out a restart of the server or the loss of a cluster node.
+const (
+	reconnectWait = 250 * time.Millisecond
+	// reconnectBuffer holds what clients publish while disconnected: a few
+	// of the largest reports the embedded server accepts.
+	reconnectBuffer = 4 * maxPayload
+	// A server that answers no ping for pingInterval times
+	// maxPingsOutstanding, such as one behind a lost network link, is
+	// treated as gone, and the client reconnects to another.
+	pingInterval        = 2 * time.Second
+	maxPingsOutstanding = 3
+	// setupAttempt bounds one attempt to open or create the bucket and the
+	// stream. A cluster that is electing a leader, or a user without the
+	// permission to create streams, makes an attempt wait for its timeout.
+	setupAttempt = 5 * time.Second
+)
+
+// MaxReplicas is the largest replica count a NATS cluster supports.
+const MaxReplicas = 5
+
+// Config sets up a connection made by Dial. URL is required.
+type Config struct {
+	// URL is the server's URL, or several comma-separated URLs of the
+	// servers of one cluster.
+	URL string
+	// Name names the connection in the server's monitoring.
+	Name string
+	// Credentials authenticate the client and set up TLS.
+	Credentials Credentials
+	// Replicas is how many copies of the bucket and the report stream a
+	// cluster keeps, from 1 to MaxReplicas. Zero means AutoReplicas when
+	// Dial creates them, and leaves existing ones as they are; a count
+	// other than zero also changes existing ones to it.
+	Replicas int
+	// Options are more nats.go options, applied after Dial's own.
+	Options []nats.Option
 }
 
 // Connect dials url, retrying until ctx is done, and makes sure the
@@ -33,25 +81,48 @@ type Bus struct {
 // adds a name and endless reconnects once connected. The caller must call
 // Close.
 func Connect(ctx context.Context, url, name string, opts ...nats.Option) (*Bus, error) {
-	opts = append([]nats.Option{
-		nats.Name(name),
+	return Dial(ctx, Config{URL: url, Name: name, Options: opts})
+}
+
+// Dial connects as cfg sets, retrying until ctx is done, and makes sure
+// the bucket and the report stream exist. It returns at once, with an
+// error that wraps ErrCredentials or ErrTLS, when the server rejects the
+// credentials or the TLS handshake fails, because retrying cannot fix
+// that. The caller must call Close.
+func Dial(ctx context.Context, cfg Config) (*Bus, error) {
+	if cfg.Replicas < 0 || cfg.Replicas > MaxReplicas {
+		return nil, fmt.Errorf("invalid replica count %d: use 1 to %d, or 0 for automatic", cfg.Replicas, MaxReplicas)
+	}
+	credentials, err := cfg.Credentials.Options()
+	if err != nil {
+		return nil, err
+	}
+	opts := append([]nats.Option{
+		nats.Name(cfg.Name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250 * time.Millisecond),
-	}, opts...)
+		nats.ReconnectWait(reconnectWait),
+		nats.ReconnectBufSize(reconnectBuffer),
+		nats.PingInterval(pingInterval),
+		nats.MaxPingsOutstanding(maxPingsOutstanding),
+	}, credentials...)
+	opts = append(opts, cfg.Options...)
+
 	var nc *nats.Conn
 	for {
-		var err error
-		nc, err = nats.Connect(url, opts...)
+		nc, err = nats.Connect(cfg.URL, opts...)
 		if err == nil {
 			break
 		}
+		if explained := explainConnectError(err, cfg.URL, cfg.Credentials); explained != nil {
+			return nil, explained
+		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("connect to nats at %s: %w (is the server running and reachable?)", url, err)
-		case <-time.After(250 * time.Millisecond):
+			return nil, fmt.Errorf("connect to nats at %s: %w (is the server running and reachable?)", RedactURL(cfg.URL), err)
+		case <-time.After(reconnectWait):
 		}
 	}
-	b, err := Open(ctx, nc)
+	b, err := open(ctx, nc, cfg.Replicas)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -62,18 +133,89 @@ func Connect(ctx context.Context, url, name string, opts ...nats.Option) (*Bus, 
 // Open sets up the bucket and stream over an existing connection. Close
 // closes nc.
 func Open(ctx context.Context, nc *nats.Conn) (*Bus, error) {
+	return open(ctx, nc, 0)
+}
+
+// AutoReplicas returns the replica count for a new bucket and stream when
+// none is given: 3 when nc is connected to a cluster and knows three or
+// more of its servers, and 1 otherwise.
+func AutoReplicas(nc *nats.Conn) int {
+	if nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
+		return 3
+	}
+	return 1
+}
+
+// open makes sure the bucket and the stream exist, retrying until ctx is
+// done while the server cannot tell, as during a leader election.
+func open(ctx context.Context, nc *nats.Conn, replicas int) (*Bus, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
-	kv, err := ensureBucket(ctx, js)
+	want := replicas
+	if want == 0 {
+		want = AutoReplicas(nc)
+	}
+	for {
+		attempt, cancel := context.WithTimeout(ctx, setupAttempt)
+		b, err := setUp(attempt, nc, js, want, replicas != 0)
+		cancel()
+		if err == nil || !retrySetup(err) {
+			return b, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(reconnectWait):
+		}
+	}
+}
+
+func setUp(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, replicas int, scale bool) (*Bus, error) {
+	kv, err := ensureBucket(ctx, js, replicas)
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureReportStream(ctx, js); err != nil {
+	if err := ensureReportStream(ctx, js, replicas); err != nil {
 		return nil, err
 	}
-	return &Bus{NC: nc, JS: js, KV: kv}, nil
+	b := &Bus{NC: nc, JS: js, KV: kv}
+	for _, stream := range []string{bucketStream, ReportStream} {
+		n, err := scaleStream(ctx, js, stream, replicas, scale)
+		if err != nil {
+			return nil, err
+		}
+		if stream == bucketStream {
+			b.Replicas = n
+		}
+	}
+	return b, nil
+}
+
+// retrySetup reports whether a failed setup may succeed later: every error
+// but a server without JetStream.
+func retrySetup(err error) bool {
+	return !errors.Is(err, jetstream.ErrJetStreamNotEnabled) &&
+		!errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
+}
+
+// scaleStream returns the replica count of stream, after changing it to
+// replicas if scale is set and the count differs.
+func scaleStream(ctx context.Context, js jetstream.JetStream, name string, replicas int, scale bool) (int, error) {
+	stream, err := js.Stream(ctx, name)
+	if err != nil {
+		return 0, fmt.Errorf("open stream %s: %w", name, err)
+	}
+	cfg := stream.CachedInfo().Config
+	if !scale || cfg.Replicas == replicas || (cfg.Replicas == 0 && replicas == 1) {
+		return max(cfg.Replicas, 1), nil
+	}
+	cfg.Replicas = replicas
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return 0, fmt.Errorf("change the replicas of stream %s to %d: %w", name, replicas, err)
+	}
+	return replicas, nil
 }
 
 // Close drains nothing and closes the connection.
@@ -83,7 +225,7 @@ func (b *Bus) Close() {
 	}
 }
 
-func ensureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyValue, error) {
+func ensureBucket(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.KeyValue, error) {
 	kv, err := js.KeyValue(ctx, Bucket)
 	if err == nil {
 		return kv, nil
@@ -97,6 +239,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyVal
 		History:        1,
 		Storage:        jetstream.FileStorage,
 		LimitMarkerTTL: markerTTL,
+		Replicas:       replicas,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		// Another coordinator or worker created it at the same moment.
@@ -108,7 +251,7 @@ func ensureBucket(ctx context.Context, js jetstream.JetStream) (jetstream.KeyVal
 	return kv, nil
 }
 
-func ensureReportStream(ctx context.Context, js jetstream.JetStream) error {
+func ensureReportStream(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	_, err := js.Stream(ctx, ReportStream)
 	if err == nil {
 		return nil
@@ -122,7 +265,8 @@ func ensureReportStream(ctx context.Context, js jetstream.JetStream) error {
 		Subjects:    []string{reportPrefix + ">"},
 		Storage:     jetstream.FileStorage,
 		MaxAge:      reportMaxAge,
-		Duplicates:  2 * time.Minute,
+		Duplicates:  reportDuplicates,
+		Replicas:    replicas,
 	})
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return nil

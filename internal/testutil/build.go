@@ -44,6 +44,9 @@ func Main(m *testing.M) {
 	if builds.dir != "" {
 		os.RemoveAll(builds.dir)
 	}
+	if natsServerBuild.dir != "" {
+		os.RemoveAll(natsServerBuild.dir)
+	}
 	os.Exit(code)
 }
 
