@@ -41,12 +41,20 @@ type Process struct {
 // process is also killed if the test binary dies first.
 func StartProcess(t testing.TB, path string, args ...string) *Process {
 	t.Helper()
+	return StartProcessWithEnv(t, nil, path, args...)
+}
+
+// StartProcessWithEnv is StartProcess with env, variables of the form
+// KEY=VALUE, added to the environment of the process after the NATS_*
+// variables were removed.
+func StartProcessWithEnv(t testing.TB, env []string, path string, args ...string) *Process {
+	t.Helper()
 	p := &Process{
 		name: filepath.Base(path),
 		cmd:  exec.Command(path, args...),
 		done: make(chan struct{}),
 	}
-	p.cmd.Env = cleanEnv()
+	p.cmd.Env = append(cleanEnv(), env...)
 	p.cmd.SysProcAttr = sysProcAttr()
 	p.cmd.WaitDelay = pipeWait
 	p.cmd.Stdout = &p.stdout
