@@ -13,8 +13,8 @@ import (
 )
 
 // Coordinator and workers run unchanged against a three-node cluster, with
-// the bucket and the report stream replicated three times, and a run
-// survives the death of the node that leads the bucket: every request the
+// the bucket and the report stream replicated three times. A run survives
+// the death of the node that leads the bucket, and every request the
 // target received is in the summary.
 func TestClusterNodeKilledMidRun(t *testing.T) {
 	coordinator, worker := binaries(t)

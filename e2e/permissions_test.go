@@ -129,6 +129,9 @@ tasks:
 	observer.Publish("stats."+run+".summary", []byte(`{"requests":1}`))
 	observer.Flush()
 
+	// A worker that starts before the coordinator waits until the
+	// coordinator has created the bucket, which the worker may not do.
+	workers := []*testutil.Process{startPermittedWorker(t, worker, url, run+"-w0")}
 	coord := testutil.StartProcess(t, coordinator, "start", plan, "--nats", url,
 		"--user", "coordinator", "--password", coordinatorPassword, "--local-workers", "0",
 		"--run", run, "--out", out, "--report-interval", reportInterval, "--lease", lease)
@@ -185,11 +188,7 @@ tasks:
 	}
 
 	// Workers with these permissions run the plan to its exact end.
-	workers := make([]*testutil.Process, 2)
-	for i := range workers {
-		workers[i] = testutil.StartProcess(t, worker, "--nats", url, "--user", "worker", "--password", workerPassword,
-			"--run", run, "--id", fmt.Sprintf("%s-w%d", run, i), "--connect-timeout", "10s")
-	}
+	workers = append(workers, startPermittedWorker(t, worker, url, run+"-w1"))
 	if code := waitExit(t, coord, exitTimeout); code != 0 {
 		t.Fatalf("coordinator exit code = %d, want 0", code)
 	}
@@ -218,4 +217,12 @@ tasks:
 			t.Errorf("no permission violation reported to the observer for %s", subject)
 		}
 	}
+}
+
+// startPermittedWorker starts a worker as the worker user of
+// deploy/nats/barrage.conf.
+func startPermittedWorker(t *testing.T, worker, url, id string) *testutil.Process {
+	t.Helper()
+	return testutil.StartProcessWithEnv(t, []string{"NATS_USER=worker", "NATS_PASSWORD=" + workerPassword},
+		worker, "--nats", url, "--run", strings.SplitN(id, "-", 2)[0], "--id", id, "--connect-timeout", "30s")
 }

@@ -71,13 +71,14 @@ func run(c *cli.Context) error {
 	if _, err := credentials.Options(); err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	setup, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout"))
-	defer cancel()
-	b, err := bus.Dial(setup, bus.Config{
-		URL:         c.String("nats"),
-		Name:        "barrage-worker",
-		Credentials: credentials,
-		Options:     natsflag.LogEvents(log),
+	b, err := bus.Dial(ctx, bus.Config{
+		URL:            c.String("nats"),
+		Name:           "barrage-worker",
+		Credentials:    credentials,
+		ConnectTimeout: c.Duration("connect-timeout"),
+		WaitForBucket:  true,
+		OnWait:         func() { log.Info("waiting for a coordinator to create the bucket " + bus.Bucket) },
+		Options:        natsflag.LogEvents(log),
 	})
 	if err != nil {
 		return cli.Exit(err.Error(), 1)

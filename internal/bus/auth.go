@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// Credentials are how a client proves who it is to a NATS server, and how
-// it checks the server over TLS. The zero value connects without
+// Credentials identify a client to a NATS server and set how the client
+// verifies the server over TLS. The zero value connects without
 // credentials and verifies TLS servers with the system's CA pool.
 //
 // String names the method without its secrets, so a Credentials value may

@@ -44,15 +44,17 @@ const (
 	// reconnectBuffer holds what clients publish while disconnected: a few
 	// of the largest reports the embedded server accepts.
 	reconnectBuffer = 4 * maxPayload
-	// A server that answers no ping for pingInterval times
-	// maxPingsOutstanding, such as one behind a lost network link, is
-	// treated as gone, and the client reconnects to another.
+	// A server that responds to none of maxPingsOutstanding pings, sent
+	// every pingInterval, is treated as gone, such as one behind a lost
+	// network link, and the client reconnects to another.
 	pingInterval        = 2 * time.Second
 	maxPingsOutstanding = 3
 	// setupAttempt bounds one attempt to open or create the bucket and the
 	// stream. A cluster that is electing a leader, or a user without the
 	// permission to create streams, makes an attempt wait for its timeout.
-	setupAttempt = 5 * time.Second
+	// A create that takes longer still completes on the server, and the
+	// next attempt finds the stream.
+	setupAttempt = 2 * time.Second
 )
 
 // MaxReplicas is the largest replica count a NATS cluster supports.
@@ -72,6 +74,16 @@ type Config struct {
 	// Dial creates them, and leaves existing ones as they are; a count
 	// other than zero also changes existing ones to it.
 	Replicas int
+	// ConnectTimeout bounds how long Dial keeps trying to reach a server;
+	// zero means until ctx is done.
+	ConnectTimeout time.Duration
+	// WaitForBucket makes Dial wait, until ctx is done, for the bucket and
+	// the stream to exist rather than create them, as workers do: their
+	// users may lack the permission to create streams, and the coordinator
+	// chooses the replica count. OnWait, if set, is called once when Dial
+	// starts to wait.
+	WaitForBucket bool
+	OnWait        func()
 	// Options are more nats.go options, applied after Dial's own.
 	Options []nats.Option
 }
@@ -107,6 +119,12 @@ func Dial(ctx context.Context, cfg Config) (*Bus, error) {
 	}, credentials...)
 	opts = append(opts, cfg.Options...)
 
+	connectCtx := ctx
+	if cfg.ConnectTimeout > 0 {
+		var cancel context.CancelFunc
+		connectCtx, cancel = context.WithTimeout(ctx, cfg.ConnectTimeout)
+		defer cancel()
+	}
 	var nc *nats.Conn
 	for {
 		nc, err = nats.Connect(cfg.URL, opts...)
@@ -117,12 +135,12 @@ func Dial(ctx context.Context, cfg Config) (*Bus, error) {
 			return nil, explained
 		}
 		select {
-		case <-ctx.Done():
+		case <-connectCtx.Done():
 			return nil, fmt.Errorf("connect to nats at %s: %w (is the server running and reachable?)", RedactURL(cfg.URL), err)
 		case <-time.After(reconnectWait):
 		}
 	}
-	b, err := open(ctx, nc, cfg.Replicas)
+	b, err := open(ctx, nc, cfg)
 	if err != nil {
 		nc.Close()
 		return nil, err
@@ -133,12 +151,12 @@ func Dial(ctx context.Context, cfg Config) (*Bus, error) {
 // Open sets up the bucket and stream over an existing connection. Close
 // closes nc.
 func Open(ctx context.Context, nc *nats.Conn) (*Bus, error) {
-	return open(ctx, nc, 0)
+	return open(ctx, nc, Config{})
 }
 
 // AutoReplicas returns the replica count for a new bucket and stream when
-// none is given: 3 when nc is connected to a cluster and knows three or
-// more of its servers, and 1 otherwise.
+// none is given: 3 when nc is connected to a cluster and has the URLs of
+// three or more of its servers, and 1 otherwise.
 func AutoReplicas(nc *nats.Conn) int {
 	if nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
 		return 3
@@ -146,23 +164,35 @@ func AutoReplicas(nc *nats.Conn) int {
 	return 1
 }
 
+// errNotCreated is returned by setUp when the bucket or the stream does not
+// exist and cfg.WaitForBucket forbids creating them.
+var errNotCreated = errors.New("does not exist yet")
+
 // open makes sure the bucket and the stream exist, retrying until ctx is
-// done while the server cannot tell, as during a leader election.
-func open(ctx context.Context, nc *nats.Conn, replicas int) (*Bus, error) {
+// done while the server cannot tell, as during a leader election, and
+// while they do not exist and cfg.WaitForBucket is set.
+func open(ctx context.Context, nc *nats.Conn, cfg Config) (*Bus, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("open jetstream: %w", err)
 	}
-	want := replicas
-	if want == 0 {
-		want = AutoReplicas(nc)
+	replicas := cfg.Replicas
+	if replicas == 0 {
+		replicas = AutoReplicas(nc)
 	}
+	waiting := false
 	for {
 		attempt, cancel := context.WithTimeout(ctx, setupAttempt)
-		b, err := setUp(attempt, nc, js, want, replicas != 0)
+		b, err := setUp(attempt, nc, js, replicas, cfg)
 		cancel()
 		if err == nil || !retrySetup(err) {
 			return b, err
+		}
+		if errors.Is(err, errNotCreated) && !waiting {
+			waiting = true
+			if cfg.OnWait != nil {
+				cfg.OnWait()
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -172,17 +202,32 @@ func open(ctx context.Context, nc *nats.Conn, replicas int) (*Bus, error) {
 	}
 }
 
-func setUp(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, replicas int, scale bool) (*Bus, error) {
-	kv, err := ensureBucket(ctx, js, replicas)
-	if err != nil {
-		return nil, err
+func setUp(ctx context.Context, nc *nats.Conn, js jetstream.JetStream, replicas int, cfg Config) (*Bus, error) {
+	var kv jetstream.KeyValue
+	var err error
+	if cfg.WaitForBucket {
+		kv, err = js.KeyValue(ctx, Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("key-value bucket %s %w; a coordinator creates it when it starts", Bucket, errNotCreated)
+		}
+		if err == nil {
+			_, err = js.Stream(ctx, ReportStream)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return nil, fmt.Errorf("stream %s %w; a coordinator creates it when it starts", ReportStream, errNotCreated)
+			}
+		}
+	} else {
+		kv, err = ensureBucket(ctx, js, replicas)
+		if err == nil {
+			err = ensureReportStream(ctx, js, replicas)
+		}
 	}
-	if err := ensureReportStream(ctx, js, replicas); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	b := &Bus{NC: nc, JS: js, KV: kv}
 	for _, stream := range []string{bucketStream, ReportStream} {
-		n, err := scaleStream(ctx, js, stream, replicas, scale)
+		n, err := scaleStream(ctx, js, stream, replicas, cfg.Replicas != 0 && !cfg.WaitForBucket)
 		if err != nil {
 			return nil, err
 		}

@@ -21,7 +21,7 @@ const (
 	followExpiry    = 4 * time.Second
 	// followCreate bounds one attempt to create a consumer. In a cluster a
 	// consumer may be placed on a node that has just died and not been
-	// noticed yet; the next attempt, under a new name, lands elsewhere.
+	// noticed yet, so the next attempt uses a new name and lands elsewhere.
 	followCreate = 3 * time.Second
 	// followInactive is how long the server keeps a consumer whose client
 	// has gone.
@@ -51,7 +51,7 @@ type Follower struct {
 	closed  func() // called once when the connection closes, or nil
 	prefix  string // of consumer names
 
-	reset  chan struct{} // a send asks for a new consumer
+	reset  chan struct{} // a send requests a new consumer
 	stop   chan struct{} // closed by Stop
 	once   sync.Once
 	wg     sync.WaitGroup

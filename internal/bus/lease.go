@@ -84,9 +84,9 @@ func (l *Lease) publish(ctx context.Context, value []byte) (*jetstream.PubAck, e
 }
 
 // catchUp handles a write that the server stored but whose acknowledgement
-// was lost, as when the connection broke: the key is then at a later
-// revision than the lease knows, with a value that this lease wrote. It
-// reports whether that is so, and takes that revision.
+// was lost, as when the connection broke. The key is then at a later
+// revision than the lease has recorded, with a value that this lease
+// wrote. catchUp reports whether that is so, and takes that revision.
 func (l *Lease) catchUp(ctx context.Context) bool {
 	e, err := l.bus.KV.Get(ctx, l.key)
 	if err != nil || e.Revision() <= l.revision {
@@ -114,9 +114,9 @@ func (l *Lease) Release(ctx context.Context) error {
 }
 
 // isConflict reports whether err is a failed compare-and-set. Single servers
-// return error code 10071 (wrong last sequence: N); replicated streams of
-// nats-server 2.14 and later may return 10164 (wrong last sequence) instead.
-// The message is matched as well, for codes that later servers may add.
+// return error code 10071 (wrong last sequence: N), and replicated streams
+// may return 10164 (wrong last sequence) instead. The message is matched as
+// well, in case a later server adds another code.
 func isConflict(err error) bool {
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return true

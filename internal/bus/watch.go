@@ -127,8 +127,9 @@ func (w *watcher) send(e jetstream.KeyValueEntry) bool {
 	}
 }
 
-// operation tells a put from a delete, a purge and the marker the server
-// writes when a key's time to live ends.
+// operation returns the operation of a message of the bucket: a put, a
+// delete, a purge, or the marker the server writes when a key's time to
+// live ends.
 func operation(h nats.Header) jetstream.KeyValueOp {
 	switch h.Get("KV-Operation") {
 	case "DEL":

@@ -177,8 +177,8 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 			drained = true
 		}
 	}
-	// Workers exit when they see the run done; without it they would wait
-	// for the lease on the run to expire and exit with an error.
+	// Workers exit when they see the run done. Without that state they
+	// would wait for the lease on the run to expire and exit with an error.
 	for deadline := time.Now().Add(r.cfg.Lease); !r.setState(ctx, bus.RunDone) && time.Now().Before(deadline); {
 		time.Sleep(r.retryEvery())
 	}

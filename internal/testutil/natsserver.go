@@ -70,7 +70,7 @@ func buildNATSServer() (string, error) {
 type NATSServer struct {
 	// Name is the server's name, unique in its cluster.
 	Name string
-	// StoreDir is where JetStream keeps its data across restarts.
+	// StoreDir is the directory of JetStream's data, kept across restarts.
 	StoreDir string
 	// Port is the client port, the same after Restart.
 	Port int
@@ -205,7 +205,7 @@ func readClientPort(dir string) int {
 	return 0
 }
 
-// waitForJetStream waits until the servers at url answer JetStream
+// waitForJetStream waits until the servers at url respond to JetStream
 // requests, which a cluster does once it has elected its leader.
 func waitForJetStream(t testing.TB, url string) {
 	t.Helper()
@@ -227,7 +227,7 @@ func waitForJetStream(t testing.TB, url string) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("JetStream at %s did not answer within %s: %v", url, serverStartTimeout, err)
+			t.Fatalf("JetStream at %s did not respond within %s: %v", url, serverStartTimeout, err)
 		}
 		time.Sleep(pollInterval)
 	}
