@@ -244,3 +244,52 @@ func dialAs(t *testing.T, url string, creds bus.Credentials, opts ...nats.Option
 	t.Cleanup(b.Close)
 	return b
 }
+
+// NATS flags that do not fit together are usage errors, reported before
+// anything starts.
+func TestNATSFlagErrors(t *testing.T) {
+	t.Parallel()
+	coordinator, worker := binaries(t)
+	plan := testutil.WritePlan(t, `target: http://127.0.0.1:9
+users: 1
+duration: 1s
+tasks:
+  - name: home
+    url: /
+`)
+	// Port 9 of loopback is never reached: the flags fail first.
+	const unused = "nats://127.0.0.1:9"
+	tests := []struct {
+		name string
+		bin  string
+		args []string
+		want string
+	}{
+		{"listen flags need the embedded server", coordinator,
+			[]string{"start", plan, "--nats", unused, "--listen-user", "a", "--listen-password", "b"},
+			"--listen-user applies to the embedded server"},
+		{"a password needs a user", coordinator,
+			[]string{"start", plan, "--nats", unused, "--password", "pw"}, "--password needs --user"},
+		{"a certificate needs its key", coordinator,
+			[]string{"start", plan, "--nats", unused, "--tlscert", "client.pem"}, "--tlscert and --tlskey go together"},
+		{"a listen password needs a listen user", coordinator,
+			[]string{"start", plan, "--listen", "127.0.0.1:0", "--listen-password", "pw"}, "--listen-password needs --listen-user"},
+		{"the embedded server keeps one copy", coordinator,
+			[]string{"start", plan, "--listen", "127.0.0.1:0", "--replicas", "3"}, "the embedded server is a single server"},
+		{"replicas stay within 5", coordinator,
+			[]string{"start", plan, "--nats", unused, "--replicas", "9"}, "invalid --replicas 9"},
+		{"a worker's password needs a user", worker,
+			[]string{"--nats", unused, "--password", "pw"}, "--password needs --user"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := testutil.StartProcess(t, tt.bin, tt.args...)
+			if code := waitExit(t, p, exitTimeout); code != 2 {
+				t.Errorf("exit code = %d, want 2", code)
+			}
+			if !strings.Contains(p.Stderr(), tt.want) {
+				t.Errorf("stderr does not contain %q:\n%s", tt.want, p.Stderr())
+			}
+		})
+	}
+}
