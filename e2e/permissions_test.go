@@ -111,7 +111,7 @@ tasks:
 `, target.URL))
 	out := filepath.Join(t.TempDir(), "summary.json")
 
-	// An observer sees live statistics and may neither publish nor read
+	// An observer receives live statistics and may neither publish nor read
 	// anything else.
 	var observed violations
 	observer, err := nats.Connect(url, nats.UserInfo("observer", observerPassword), observed.handler())
