@@ -45,7 +45,7 @@ tasks:
 	env := []string{"BARRAGE_EXAMPLE_TARGET=" + target.URL}
 	workers := make([]*testutil.Process, 2)
 	for i := range workers {
-		workers[i] = testutil.StartProcessEnv(t, env, customWorker,
+		workers[i] = testutil.StartProcessWithEnv(t, env, customWorker,
 			"--nats", nats.URL(), "--run", run, "--id", fmt.Sprintf("%s-w%d", run, i), "--connect-timeout", "10s")
 	}
 	coord := startCoordinator(t, coordinator, nats.URL(), run, plan, out)
@@ -175,7 +175,7 @@ tasks:
 	out := filepath.Join(t.TempDir(), "summary.json")
 
 	stock := startWorkers(t, worker, nats.URL(), run, 1)[0]
-	custom := testutil.StartProcessEnv(t, []string{"BARRAGE_EXAMPLE_TARGET=" + target.URL}, customWorker,
+	custom := testutil.StartProcessWithEnv(t, []string{"BARRAGE_EXAMPLE_TARGET=" + target.URL}, customWorker,
 		"--nats", nats.URL(), "--run", run, "--id", run+"-custom", "--connect-timeout", "10s")
 	coord := startCoordinator(t, coordinator, nats.URL(), run, plan, out)
 

@@ -70,7 +70,7 @@ tasks:
   - name: home
     url: /
 `, target.URL))
-	coordinator := testutil.StartProcessEnv(t, awsTestEnv, coordinatorBin, "start", planPath,
+	coordinator := testutil.StartProcessWithEnv(t, awsTestEnv, coordinatorBin, "start", planPath,
 		"--nats", srv.URL(), "--run", run, "--out", out,
 		"--report-interval", reportInterval, "--lease", lease,
 		"--launch", "lambda", "--workers", "1",
@@ -285,7 +285,7 @@ func TestLaunchFlagsRejected(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := append([]string{"start"}, tt.args...)
 			args = append(args, "--listen", "127.0.0.1:0")
-			p := testutil.StartProcessEnv(t, awsTestEnv, coordinatorBin, args...)
+			p := testutil.StartProcessWithEnv(t, awsTestEnv, coordinatorBin, args...)
 			if code := waitExit(t, p, exitTimeout); code != 2 {
 				t.Errorf("exit code = %d, want 2\n%s", code, p.Stderr())
 			}

@@ -14,7 +14,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-lambda-go/lambdacontext"
-	"github.com/nats-io/nats.go"
 
 	"github.com/barrage-load/barrage/internal/allowlist"
 	"github.com/barrage-load/barrage/internal/bus"
@@ -98,6 +97,11 @@ func handleInvocation(ctx context.Context, ev launch.Event, logOut io.Writer) (l
 	margin, _ := ev.Margin()
 
 	b, err := connectForEvent(ctx, ev, deadline)
+	if errors.Is(err, worker.ErrRunOver) {
+		result.Outcome = outcomeRunOver
+		log.Info("invocation done: no run to join", "outcome", result.Outcome, "err", err)
+		return result, nil
+	}
 	if err != nil {
 		log.Error("could not reach NATS", "err", err)
 		return result, err
@@ -163,17 +167,42 @@ func connectForEvent(ctx context.Context, ev launch.Event, deadline time.Time) (
 			return nil, fmt.Errorf("no NATS URL: the event has no nats_url and the environment variable %s is empty; set it in the function's configuration", name)
 		}
 	}
-	var opts []nats.Option
+	// Credentials come from the function's environment, under the names the
+	// nats command reads, or from a .creds file that the event names.
+	creds := bus.Credentials{
+		User:      os.Getenv("NATS_USER"),
+		Password:  os.Getenv("NATS_PASSWORD"),
+		Token:     os.Getenv("NATS_TOKEN"),
+		NKeyFile:  os.Getenv("NATS_NKEY"),
+		CredsFile: os.Getenv("NATS_CREDS"),
+		TLSCert:   os.Getenv("NATS_CERT"),
+		TLSKey:    os.Getenv("NATS_KEY"),
+		TLSCA:     os.Getenv("NATS_CA"),
+	}
 	if ev.NATSCreds != "" {
 		if _, err := os.Stat(ev.NATSCreds); err != nil {
 			return nil, fmt.Errorf("nats_creds %s: %w; ship the file with the function, such as in a layer under /opt", ev.NATSCreds, err)
 		}
-		opts = append(opts, nats.UserCredentials(ev.NATSCreds))
+		creds.CredsFile = ev.NATSCreds
 	}
 	timeout := min(connectTimeout, time.Until(deadline)/2)
 	setup, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	return bus.Connect(setup, url, "barrage-lambda-worker", opts...)
+	// The coordinator creates the bucket before it invokes the function,
+	// and the function's NATS user may lack the permission to create it.
+	// So a missing bucket means the run is over or was never announced,
+	// and waiting for it would only hold the invocation.
+	b, err := bus.Dial(setup, bus.Config{
+		URL:           url,
+		Name:          "barrage-lambda-worker",
+		Credentials:   creds,
+		WaitForBucket: true,
+		OnWait:        cancel,
+	})
+	if errors.Is(err, bus.ErrNotCreated) {
+		return nil, fmt.Errorf("%w: %w", worker.ErrRunOver, err)
+	}
+	return b, err
 }
 
 // outcomeOf names how worker.Run ended.

@@ -18,6 +18,7 @@ import (
 	"github.com/barrage-load/barrage/internal/allowlist"
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/logging"
+	"github.com/barrage-load/barrage/internal/natsflag"
 	"github.com/barrage-load/barrage/internal/worker"
 	"github.com/barrage-load/barrage/task"
 )
@@ -57,6 +58,7 @@ func Main() {
 		Action:          run,
 		HideHelpCommand: true,
 	}
+	app.Flags = append(app.Flags, natsflag.Flags()...)
 	if err := app.Run(os.Args); err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		var coder cli.ExitCoder
@@ -87,9 +89,19 @@ func run(c *cli.Context) error {
 		stop()
 	}()
 
-	setup, cancel := context.WithTimeout(ctx, c.Duration("connect-timeout"))
-	defer cancel()
-	b, err := bus.Connect(setup, c.String("nats"), "barrage-worker")
+	credentials := natsflag.Credentials(c)
+	if _, err := credentials.Options(); err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	b, err := bus.Dial(ctx, bus.Config{
+		URL:            c.String("nats"),
+		Name:           "barrage-worker",
+		Credentials:    credentials,
+		ConnectTimeout: c.Duration("connect-timeout"),
+		WaitForBucket:  true,
+		OnWait:         func() { log.Info("waiting for a coordinator to create the bucket " + bus.Bucket) },
+		Options:        natsflag.LogEvents(log),
+	})
 	if err != nil {
 		return cli.Exit(err.Error(), 1)
 	}

@@ -23,13 +23,14 @@ import (
 	"github.com/barrage-load/barrage/internal/coordinator"
 	"github.com/barrage-load/barrage/internal/logging"
 	"github.com/barrage-load/barrage/internal/metrics"
+	"github.com/barrage-load/barrage/internal/natsflag"
 	"github.com/barrage-load/barrage/internal/report"
 	"github.com/barrage-load/barrage/internal/threshold"
 	"github.com/barrage-load/barrage/internal/worker"
 )
 
 func startCommand() *cli.Command {
-	return &cli.Command{
+	cmd := &cli.Command{
 		Name:      "start",
 		Usage:     "run a plan and print the summary",
 		ArgsUsage: "PLAN",
@@ -48,6 +49,8 @@ func startCommand() *cli.Command {
 		}, launchFlags()...),
 		Action: start,
 	}
+	cmd.Flags = append(cmd.Flags, natsFlags()...)
+	return cmd
 }
 
 func start(c *cli.Context) error {
@@ -113,37 +116,35 @@ func start(c *cli.Context) error {
 			return cli.Exit(err.Error(), exitInvalid)
 		}
 	}
+	if err := checkNATSFlags(c); err != nil {
+		return cli.Exit(err.Error(), exitInvalid)
+	}
 	if localWorkers < 0 {
 		localWorkers = 0
 		if url == "" && launchWorkers == 0 {
 			localWorkers = 1
 		}
 	}
-	if url == "" {
-		srv, err := bus.StartServer(bus.ServerConfig{Listen: c.String("listen")})
-		if errors.Is(err, bus.ErrListen) {
-			return cli.Exit(err.Error(), exitInvalid)
-		}
-		if err != nil {
-			return cli.Exit(err.Error(), exitFailed)
-		}
-		defer srv.Shutdown()
-		url = srv.URL()
-		log.Info("embedded nats server started", "url", url)
+	endpoint, err := openNATS(c, runID, log)
+	if err != nil {
+		return err
 	}
+	defer endpoint.close()
 
 	ctx, stopSignals := signalContext(log)
 	defer stopSignals()
 
 	setup, cancelSetup := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancelSetup()
-	b, err := bus.Connect(setup, url, "barrage-coordinator-"+runID)
+	b, err := bus.Dial(setup, endpoint.config("barrage-coordinator-"+runID, c.Int("replicas"), natsflag.LogEvents(log)...))
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	defer b.Close()
+	log.Info("connected to nats", "url", bus.RedactURL(b.NC.ConnectedUrl()), "replicas", b.Replicas)
+	lease = clusterLease(c, b, lease, log)
 
-	workers, err := startLocalWorkers(setup, url, runID, localWorkers, log)
+	workers, err := startLocalWorkers(setup, endpoint, runID, localWorkers, log)
 	if err != nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
@@ -275,11 +276,11 @@ type localWorkers struct {
 	buses  []*bus.Bus
 }
 
-func startLocalWorkers(ctx context.Context, url, runID string, n int, log *slog.Logger) (*localWorkers, error) {
+func startLocalWorkers(ctx context.Context, endpoint *natsEndpoint, runID string, n int, log *slog.Logger) (*localWorkers, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	lw := &localWorkers{cancel: cancel}
 	for i := range n {
-		b, err := bus.Connect(ctx, url, fmt.Sprintf("barrage-local-worker-%d", i))
+		b, err := bus.Dial(ctx, endpoint.config(fmt.Sprintf("barrage-local-worker-%d", i), 0))
 		if err != nil {
 			lw.stop()
 			return nil, err

@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,6 +26,9 @@ type Lease struct {
 	ttl      time.Duration
 	revision uint64
 	value    []byte
+	// unsure is the value of the last write whose outcome is unknown, such
+	// as one that timed out while the server restarted, or nil.
+	unsure []byte
 }
 
 // Acquire creates key with value and a time to live. It returns ErrTaken
@@ -55,25 +59,54 @@ func (l *Lease) Renew(ctx context.Context) error { return l.Set(ctx, l.value) }
 // A kv.Update would drop the time to live, so the renewal is published to
 // the key's subject with the expected last sequence and a message TTL.
 func (l *Lease) Set(ctx context.Context, value []byte) error {
-	subject := "$KV." + Bucket + "." + l.key
-	ack, err := l.bus.JS.Publish(ctx, subject, value,
-		jetstream.WithExpectLastSequencePerSubject(l.revision),
-		jetstream.WithMsgTTL(l.ttl))
+	ack, err := l.publish(ctx, value)
+	if err != nil && isConflict(err) && l.catchUp(ctx) {
+		ack, err = l.publish(ctx, value)
+	}
 	if err != nil {
 		if isConflict(err) {
 			return fmt.Errorf("renew %s: %w", l.key, ErrLeaseLost)
 		}
+		l.unsure = value
 		return fmt.Errorf("renew %s: %w", l.key, err)
 	}
 	l.revision = ack.Sequence
 	l.value = value
+	l.unsure = nil
 	return nil
+}
+
+func (l *Lease) publish(ctx context.Context, value []byte) (*jetstream.PubAck, error) {
+	subject := "$KV." + Bucket + "." + l.key
+	return l.bus.JS.Publish(ctx, subject, value,
+		jetstream.WithExpectLastSequencePerSubject(l.revision),
+		jetstream.WithMsgTTL(l.ttl))
+}
+
+// catchUp handles a write that the server stored but whose acknowledgement
+// was lost, as when the connection broke. The key is then at a later
+// revision than the lease has recorded, with a value that this lease
+// wrote. catchUp reports whether that is so, and takes that revision.
+func (l *Lease) catchUp(ctx context.Context) bool {
+	e, err := l.bus.KV.Get(ctx, l.key)
+	if err != nil || e.Revision() <= l.revision {
+		return false
+	}
+	if !bytes.Equal(e.Value(), l.value) && (l.unsure == nil || !bytes.Equal(e.Value(), l.unsure)) {
+		return false
+	}
+	l.revision = e.Revision()
+	l.value = e.Value()
+	return true
 }
 
 // Release deletes the key if this lease still holds it, so that someone
 // else can acquire it at once.
 func (l *Lease) Release(ctx context.Context) error {
 	err := l.bus.KV.Delete(ctx, l.key, jetstream.LastRevision(l.revision))
+	if err != nil && isConflict(err) && l.catchUp(ctx) {
+		err = l.bus.KV.Delete(ctx, l.key, jetstream.LastRevision(l.revision))
+	}
 	if err != nil && !isConflict(err) {
 		return fmt.Errorf("release %s: %w", l.key, err)
 	}
@@ -81,14 +114,16 @@ func (l *Lease) Release(ctx context.Context) error {
 }
 
 // isConflict reports whether err is a failed compare-and-set. Single servers
-// return error code 10071; replicated streams may return another code, so
-// the message is matched as well.
+// return error code 10071 (wrong last sequence: N), and replicated streams
+// may return 10164 (wrong last sequence) instead. The message is matched as
+// well, in case a later server adds another code.
 func isConflict(err error) bool {
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return true
 	}
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
+	if errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
 		return true
 	}
 	return strings.Contains(strings.ToLower(err.Error()), "wrong last sequence")

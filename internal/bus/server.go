@@ -33,6 +33,11 @@ type ServerConfig struct {
 	Listen string
 	// StoreDir keeps JetStream data; empty means a temporary directory.
 	StoreDir string
+	// User and Password, or Token, are what clients must present to
+	// connect; when all are empty, clients connect without credentials.
+	User     string
+	Password string
+	Token    string
 }
 
 // ErrListen is returned by StartServer when the address cannot be bound,
@@ -96,6 +101,10 @@ func StartServer(cfg ServerConfig) (*Server, error) {
 		MaxPayload: maxPayload,
 		NoSigs:     true,
 		NoLog:      true,
+
+		Username:      cfg.User,
+		Password:      cfg.Password,
+		Authorization: cfg.Token,
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {

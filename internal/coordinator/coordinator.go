@@ -162,7 +162,7 @@ func (r *runner) run(ctx context.Context) (*Summary, error) {
 	}
 	r.log.Info("run announced", "workers_min", r.cfg.Plan.Workers.Min)
 
-	watcher, err := r.bus.KV.Watch(bg, bus.WorkersPattern(r.cfg.RunID))
+	watcher, err := r.bus.Watch(bg, bus.WorkersPattern(r.cfg.RunID))
 	if err != nil {
 		return nil, fmt.Errorf("watch workers: %w", err)
 	}
@@ -177,7 +177,7 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 	// publication include the reports of the interval just ended.
 	publish := time.NewTimer(r.cfg.ReportInterval / 2)
 	defer publish.Stop()
-	renew := time.NewTicker(r.cfg.Lease / 3)
+	renew := time.NewTimer(r.cfg.Lease / 3)
 	defer renew.Stop()
 	joinTimeout := time.NewTimer(r.cfg.Plan.Workers.JoinTimeout)
 	defer joinTimeout.Stop()
@@ -217,7 +217,11 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 		case msg := <-r.grantReqs:
 			r.onGrant(msg)
 		case <-renew.C:
-			r.renew(bg)
+			if r.renew(bg) {
+				renew.Reset(r.cfg.Lease / 3)
+			} else {
+				renew.Reset(r.retryEvery())
+			}
 		case now := <-publish.C:
 			r.publishLive(now)
 			publish.Reset(r.cfg.ReportInterval - time.Since(now))
@@ -348,15 +352,34 @@ func (r *runner) missingProblem(reason string) string {
 	return fmt.Sprintf("%s: %d of %d shares sent none", reason, missing, total)
 }
 
-func (r *runner) setState(ctx context.Context, state bus.RunState) {
+// setState writes the run record with a new state and reports whether the
+// write succeeded. A failed write is repeated by the next renewal.
+func (r *runner) setState(ctx context.Context, state bus.RunState) bool {
 	r.record.State = state
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Lease/3)
+	defer cancel()
 	if err := r.lease.Set(ctx, mustJSON(r.record)); err != nil {
-		r.log.Error("could not update the run record", "state", state, "err", err)
+		r.log.Error("could not update the run record; will retry", "state", state, "err", err)
+		return false
 	}
+	return true
 }
 
-func (r *runner) renew(ctx context.Context) {
-	err := r.lease.Renew(ctx)
+// retryEvery returns how soon a failed write of the run record is tried
+// again, so that the lease outlives an outage that ends well within it.
+func (r *runner) retryEvery() time.Duration {
+	return min(max(r.cfg.Lease/15, 100*time.Millisecond), time.Second)
+}
+
+// renew renews the lease on the run and reports whether it succeeded. It
+// writes the record as it is now, so that a change of state whose write
+// failed reaches the workers with the next renewal.
+func (r *runner) renew(ctx context.Context) bool {
+	// While NATS is unreachable a renewal waits for its timeout; a third of
+	// a lease keeps the run loop, and the next renewal, on time.
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Lease/3)
+	defer cancel()
+	err := r.lease.Set(ctx, mustJSON(r.record))
 	if errors.Is(err, bus.ErrLeaseLost) {
 		// The record expired, for example while NATS was unreachable, and
 		// workers stopped. Announcing it again lets waiting workers rejoin.
@@ -364,13 +387,15 @@ func (r *runner) renew(ctx context.Context) {
 		if acquireErr == nil {
 			r.lease = lease
 			r.log.Warn("the lease on the run had expired; announced it again")
-			return
+			return true
 		}
 		err = acquireErr
 	}
 	if err != nil {
 		r.log.Error("could not renew the lease on the run", "err", err)
+		return false
 	}
+	return true
 }
 
 func lastToken(key string) string {

@@ -6,8 +6,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/barrage-load/barrage/internal/bus"
 	"github.com/barrage-load/barrage/internal/stats"
 	"github.com/barrage-load/barrage/internal/threshold"
@@ -17,25 +15,18 @@ import (
 const reportBuffer = 1024
 
 // consumeReports starts delivering the run's reports to r.reports.
-func (r *runner) consumeReports(ctx context.Context) (jetstream.ConsumeContext, error) {
-	consumer, err := r.bus.JS.OrderedConsumer(ctx, bus.ReportStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.ReportsPattern(r.cfg.RunID)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("consume reports: %w", err)
-	}
+func (r *runner) consumeReports(ctx context.Context) (*bus.Follower, error) {
 	r.reports = make(chan []byte, reportBuffer)
-	cc, err := consumer.Consume(func(msg jetstream.Msg) {
+	f, err := r.bus.Reports(ctx, r.cfg.RunID, func(data []byte) {
 		select {
-		case r.reports <- msg.Data():
+		case r.reports <- data:
 		case <-ctx.Done():
 		}
 	})
 	if err != nil {
 		return nil, fmt.Errorf("consume reports: %w", err)
 	}
-	return cc, nil
+	return f, nil
 }
 
 // publishLive sends the live summary, tasks and workers on stats.<run>.*.
@@ -191,7 +182,11 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 			drained = true
 		}
 	}
-	r.setState(ctx, bus.RunDone)
+	// Workers exit when they see the run done. Without that state they
+	// would wait for the lease on the run to expire and exit with an error.
+	for deadline := time.Now().Add(r.cfg.Lease); !r.setState(ctx, bus.RunDone) && time.Now().Before(deadline); {
+		time.Sleep(r.retryEvery())
+	}
 
 	seconds := r.elapsed(ended)
 	all, tasks := summarize(r.agg.total, seconds)

@@ -45,6 +45,9 @@ func Main(m *testing.M) {
 		os.RemoveAll(builds.dir)
 	}
 	extraDirs.removeAll()
+	if natsServerBuild.dir != "" {
+		os.RemoveAll(natsServerBuild.dir)
+	}
 	os.Exit(code)
 }
 

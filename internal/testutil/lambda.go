@@ -150,7 +150,7 @@ func StartEmulator(t testing.TB, path, bootstrap string, timeout time.Duration, 
 	apiPort, invokePort := freePort(t), freePort(t)
 	seconds := strconv.Itoa(int(timeout / time.Second))
 	env = append([]string{"AWS_LAMBDA_FUNCTION_TIMEOUT=" + seconds}, env...)
-	p := StartProcessEnv(t, env, path,
+	p := StartProcessWithEnv(t, env, path,
 		"--runtime-api-address", "127.0.0.1:"+apiPort,
 		"--runtime-interface-emulator-address", "127.0.0.1:"+invokePort,
 		bootstrap)

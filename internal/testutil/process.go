@@ -41,12 +41,13 @@ type Process struct {
 // process is also killed if the test binary dies first.
 func StartProcess(t testing.TB, path string, args ...string) *Process {
 	t.Helper()
-	return StartProcessEnv(t, nil, path, args...)
+	return StartProcessWithEnv(t, nil, path, args...)
 }
 
-// StartProcessEnv is StartProcess with env, entries of the form KEY=VALUE,
-// added to the process's environment.
-func StartProcessEnv(t testing.TB, env []string, path string, args ...string) *Process {
+// StartProcessWithEnv is StartProcess with env, variables of the form
+// KEY=VALUE, added to the environment of the process after the NATS_*
+// variables were removed.
+func StartProcessWithEnv(t testing.TB, env []string, path string, args ...string) *Process {
 	t.Helper()
 	p := &Process{
 		name: filepath.Base(path),

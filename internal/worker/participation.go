@@ -40,6 +40,9 @@ type participation struct {
 
 	slot     *bus.Lease // the place held in a launched fleet, or nil
 	handover time.Time  // when a worker with a deadline stops its share, or zero
+	// renewFailed is set when the last renewal of the presence failed
+	// without losing the lease, so the next one comes soon.
+	renewFailed bool
 }
 
 func (p *participation) serve(ctx context.Context) error {
@@ -54,20 +57,20 @@ func (p *participation) serve(ctx context.Context) error {
 	p.lease = lease
 	defer p.leave()
 
-	runs, err := b.KV.Watch(ctx, bus.RunKey(p.run.ID))
+	runs, err := b.Watch(ctx, bus.RunKey(p.run.ID))
 	if err != nil {
 		return fmt.Errorf("watch run %s: %w", p.run.ID, err)
 	}
 	// Stopping a watcher waits for NATS, which may be gone with the
 	// coordinator, so the worker does not wait for it.
 	defer func() { go runs.Stop() }()
-	shares, err := b.KV.Watch(ctx, bus.ShareKey(p.run.ID, p.worker.id))
+	shares, err := b.Watch(ctx, bus.ShareKey(p.run.ID, p.worker.id))
 	if err != nil {
 		return fmt.Errorf("watch the share of run %s: %w", p.run.ID, err)
 	}
 	defer func() { go shares.Stop() }()
 
-	renew := newTicker(renewEvery(p.run.Lease))
+	renew := time.NewTimer(renewEvery(p.run.Lease))
 	defer renew.Stop()
 	for {
 		var shareDone <-chan struct{}
@@ -82,6 +85,11 @@ func (p *participation) serve(ctx context.Context) error {
 			if err := p.checkLeases(ctx); err != nil {
 				p.stopShare(abandonPatience)
 				return err
+			}
+			if p.renewFailed {
+				renew.Reset(retryEvery(p.run.Lease))
+			} else {
+				renew.Reset(renewEvery(p.run.Lease))
 			}
 		case entry := <-runs.Updates():
 			if done, err := p.onRun(ctx, entry); done {
@@ -116,6 +124,7 @@ func (p *participation) checkLeases(ctx context.Context) error {
 		p.log.Error("this worker's lease expired and its share was moved; stopping load")
 		return ErrPresenceLost
 	}
+	p.renewFailed = err != nil
 	if err != nil {
 		p.log.Warn("could not renew presence", "err", err)
 	}
@@ -125,7 +134,16 @@ func (p *participation) checkLeases(ctx context.Context) error {
 		// the record still exists only if the coordinator renewed it.
 		entry, err := p.worker.bus.KV.Get(ctx, bus.RunKey(p.run.ID))
 		if err == nil && entry.Operation() == jetstream.KeyValuePut {
+			// The record was written at most one lease ago, or it would
+			// have expired. Its time comes from the server's clock, so it
+			// counts only when it is not ahead of this one.
 			p.runSeen = time.Now()
+			if written := entry.Created(); written.Before(p.runSeen) {
+				p.runSeen = written
+			}
+			if p.share != nil {
+				p.share.coordinatorSeen(p.runSeen.Add(p.run.Lease))
+			}
 			return nil
 		}
 		p.log.Error("the coordinator has not renewed the run for longer than its lease; stopping load", "since", since.Round(time.Millisecond))

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -25,6 +26,10 @@ const (
 	// abandonPatience replaces it when the coordinator is gone and no
 	// one would read the report, so there is one attempt.
 	abandonPatience = 0
+	// reportPatience is how long a report during the run is retried at
+	// least, long enough for a NATS cluster to elect a new leader (up to 9 s
+	// in nats-server 2.15) or for a server to restart.
+	reportPatience = time.Minute
 )
 
 // shareRun is a share being run: its engine, claim and reporter.
@@ -132,12 +137,17 @@ func (s *shareRun) run(ctx context.Context) {
 
 	finished := make(chan error, 1)
 	go func() { finished <- s.engine.Run(ctx) }()
+	// The claim is renewed on its own goroutine, so that a report retried
+	// while NATS is unreachable does not hold renewals up once it is back.
+	renewing := make(chan struct{})
+	go func() {
+		defer close(renewing)
+		s.renewClaim(ctx)
+	}()
 
 	interval := s.interval
 	report := newTicker(interval)
 	defer report.Stop()
-	renew := newTicker(renewEvery(s.claim.TTL()))
-	defer renew.Stop()
 loop:
 	for {
 		select {
@@ -148,21 +158,13 @@ loop:
 			break loop
 		case <-report.C:
 			if !s.stopped.Load() {
-				s.report(false, interval*10)
+				s.report(false, max(interval*10, reportPatience))
 			}
-		case <-renew.C:
-			renewed := time.Now()
-			if err := s.claim.Renew(ctx); err != nil {
-				if ctx.Err() == nil {
-					s.log.Error("lost the claim on the share; stopping its users", "err", err)
-					s.cancel()
-				}
-				continue
-			}
-			s.claimValid.Store(renewed.Add(s.claim.TTL()).UnixNano())
-			s.refreshValidity()
 		}
 	}
+	// The users have stopped, so the claim needs no more renewals.
+	s.cancel()
+	<-renewing
 
 	s.report(true, 0)
 	release, cancel := context.WithTimeout(context.Background(),
@@ -172,6 +174,42 @@ loop:
 		s.log.Warn("could not release the share", "err", err)
 	}
 	s.log.Info("share finished", "elapsed", time.Since(s.start).Round(time.Millisecond))
+}
+
+// renewClaim renews the claim until ctx is done. It stops the share's
+// users when the claim was lost, and otherwise leaves them to stop by
+// themselves when no renewal succeeds within the lease.
+func (s *shareRun) renewClaim(ctx context.Context) {
+	renew := time.NewTimer(renewEvery(s.claim.TTL()))
+	defer renew.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-renew.C:
+		}
+		renew.Reset(renewEvery(s.claim.TTL()))
+		renewed := time.Now()
+		// Bounded like checkLeases, so that a renewal that hangs while NATS
+		// is unreachable does not hold up the next one.
+		renewCtx, cancel := context.WithTimeout(ctx, s.claim.TTL()/2)
+		err := s.claim.Renew(renewCtx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, bus.ErrLeaseLost):
+			s.log.Error("lost the claim on the share; stopping its users", "err", err)
+			s.cancel()
+			return
+		case err != nil:
+			s.log.Warn("could not renew the claim on the share", "err", err)
+			renew.Reset(retryEvery(s.claim.TTL()))
+		default:
+			s.claimValid.Store(renewed.Add(s.claim.TTL()).UnixNano())
+			s.refreshValidity()
+		}
+	}
 }
 
 // report sends the statistics gathered since the previous report. Delivery

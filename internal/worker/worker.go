@@ -213,7 +213,7 @@ func (w *Worker) waitForRun(ctx context.Context) (*bus.Run, error) {
 	if w.run != "" {
 		pattern = bus.RunKey(w.run)
 	}
-	watcher, err := w.bus.KV.Watch(ctx, pattern)
+	watcher, err := w.bus.Watch(ctx, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("watch runs: %w", err)
 	}
@@ -290,3 +290,10 @@ func randomSuffix(n int) string {
 // renewEvery returns how often a lease of ttl is renewed: three times per
 // lease, so that two lost renewals in a row still keep it.
 func renewEvery(ttl time.Duration) time.Duration { return ttl / 3 }
+
+// retryEvery returns how soon a failed renewal of a lease of ttl is tried
+// again, so that a lease outlives an outage of NATS, such as a cluster
+// electing a new leader, that ends well within the lease.
+func retryEvery(ttl time.Duration) time.Duration {
+	return min(max(ttl/15, 100*time.Millisecond), time.Second)
+}
