@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,9 +46,6 @@ func Main(m *testing.M) {
 		os.RemoveAll(builds.dir)
 	}
 	extraDirs.removeAll()
-	if natsServerBuild.dir != "" {
-		os.RemoveAll(natsServerBuild.dir)
-	}
 	os.Exit(code)
 }
 
@@ -104,6 +102,29 @@ func BuildProgram(t testing.TB, pkg string) string {
 		t.Fatalf("go build %s in %s failed: %v\n%s", pkg, root, err, output)
 	}
 	return path
+}
+
+// buildTemp builds with `go build` in the module root, into a new
+// temporary directory that Main removes, and returns the path of the
+// program named name. args come between "go build" and "-o", and pkg
+// after it.
+func buildTemp(name string, args []string, pkg string) (string, error) {
+	root, err := ModuleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "barrage-test-"+name+"-")
+	if err != nil {
+		return "", fmt.Errorf("create directory for %s: %w", name, err)
+	}
+	extraDirs.add(dir)
+	path := filepath.Join(dir, name)
+	cmd := exec.Command("go", append(append(append([]string{"build"}, args...), "-o", path), pkg)...)
+	cmd.Dir = root
+	if output, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%s failed: %v\n%s", strings.Join(cmd.Args, " "), err, output)
+	}
+	return path, nil
 }
 
 // ModuleRoot returns the directory of the go.mod that contains the current

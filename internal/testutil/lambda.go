@@ -113,22 +113,7 @@ func LambdaBootstrap(t testing.TB) string {
 }
 
 func buildBootstrap() (string, error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "barrage-test-bootstrap-")
-	if err != nil {
-		return "", fmt.Errorf("create directory for the bootstrap: %w", err)
-	}
-	extraDirs.add(dir)
-	path := filepath.Join(dir, "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-o", path, "./cmd/worker")
-	cmd.Dir = root
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build -tags lambda.norpc ./cmd/worker failed: %v\n%s", err, output)
-	}
-	return path, nil
+	return buildTemp("bootstrap", []string{"-tags", "lambda.norpc"}, "./cmd/worker")
 }
 
 // Emulator is a runtime interface emulator process that runs a bootstrap.

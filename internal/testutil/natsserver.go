@@ -3,10 +3,8 @@ package testutil
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -22,7 +20,6 @@ import (
 // built it.
 var natsServerBuild struct {
 	once sync.Once
-	dir  string
 	path string
 	err  error
 }
@@ -47,22 +44,7 @@ func NATSServerBinary(t testing.TB) string {
 }
 
 func buildNATSServer() (string, error) {
-	root, err := ModuleRoot()
-	if err != nil {
-		return "", err
-	}
-	dir, err := os.MkdirTemp("", "barrage-test-nats-server-")
-	if err != nil {
-		return "", fmt.Errorf("create directory for nats-server: %w", err)
-	}
-	natsServerBuild.dir = dir
-	path := filepath.Join(dir, "nats-server")
-	cmd := exec.Command("go", "build", "-o", path, "github.com/nats-io/nats-server/v2")
-	cmd.Dir = root
-	if output, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build github.com/nats-io/nats-server/v2 failed: %v\n%s", err, output)
-	}
-	return path, nil
+	return buildTemp("nats-server", nil, "github.com/nats-io/nats-server/v2")
 }
 
 // NATSServer is a nats-server process with JetStream that listens on
