@@ -48,6 +48,28 @@ tasks:
 			t.Errorf("%s log does not say why the run was rejected:\n%s", name, text)
 		}
 	}
+
+	// The summary of the run that never started still says why.
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatalf("no summary for a run that never started: %v", err)
+	}
+	var s struct {
+		Complete   bool
+		Problem    string
+		Requests   uint64
+		Rejections []struct{ Worker, Reason string }
+	}
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Complete || s.Requests != 0 || !strings.Contains(s.Problem, "not enough workers joined") {
+		t.Errorf("summary complete = %v, requests = %d, problem %q; want an incomplete run without requests that says why",
+			s.Complete, s.Requests, s.Problem)
+	}
+	if len(s.Rejections) != 1 || s.Rejections[0].Worker != "private-only" {
+		t.Errorf("rejections = %+v, want the worker private-only", s.Rejections)
+	}
 }
 
 func TestAllowTargetRejectionInSummary(t *testing.T) {

@@ -17,6 +17,11 @@ sleep 0.5
 kill -0 "$target_pid" 2>/dev/null || { echo "demo: the target did not start; is 127.0.0.1:8080 in use?" >&2; exit 1; }
 
 status=0
+rm -f bin/demo-summary.json
 bin/coordinator start examples/demo.yaml --out bin/demo-summary.json "$@" || status=$?
-echo "demo: summary written to bin/demo-summary.json; the target's own counts follow" >&2
+if [ -f bin/demo-summary.json ]; then
+  echo "demo: summary written to bin/demo-summary.json; the target's own counts follow" >&2
+else
+  echo "demo: the run did not start (exit status $status), so no summary was written; see the message above" >&2
+fi
 exit "$status"

@@ -86,6 +86,7 @@ func run(c *cli.Context) error {
 	go func() {
 		// After the first signal, a second one ends the process at once.
 		<-ctx.Done()
+		log.Info("stopping: requests in flight finish within the plan's graceful_stop, then the final report is sent; send the signal again to exit at once")
 		stop()
 	}()
 

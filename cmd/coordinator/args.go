@@ -10,12 +10,18 @@ import (
 // front of them, so that `coordinator start plan.yaml --out x.json` works
 // as well as `coordinator start --out x.json plan.yaml`. The flag package
 // that urfave/cli uses stops at the first argument that is not a flag.
-func interspersed(commands []*cli.Command, args []string) []string {
+// globals are the application's own flags, whose values are skipped.
+func interspersed(globals []cli.Flag, commands []*cli.Command, args []string) []string {
 	for i := 1; i < len(args); i++ {
 		cmd := findCommand(commands, args[i])
 		if cmd == nil {
 			if strings.HasPrefix(args[i], "-") {
-				continue // a global flag
+				// A global flag, and its value if it takes one.
+				name := strings.TrimLeft(args[i], "-")
+				if !strings.Contains(name, "=") && takesValue(globals, name) {
+					i++
+				}
+				continue
 			}
 			return args
 		}
@@ -50,7 +56,7 @@ func reorder(cmd *cli.Command, args []string) []string {
 		}
 		flags = append(flags, arg)
 		name := strings.TrimLeft(arg, "-")
-		if strings.Contains(name, "=") || !takesValue(cmd, name) || i+1 >= len(args) {
+		if strings.Contains(name, "=") || !takesValue(cmd.Flags, name) || i+1 >= len(args) {
 			continue
 		}
 		i++
@@ -59,8 +65,8 @@ func reorder(cmd *cli.Command, args []string) []string {
 	return append(flags, rest...)
 }
 
-func takesValue(cmd *cli.Command, name string) bool {
-	for _, f := range cmd.Flags {
+func takesValue(flags []cli.Flag, name string) bool {
+	for _, f := range flags {
 		for _, n := range f.Names() {
 			if n != name {
 				continue

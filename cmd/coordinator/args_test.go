@@ -8,6 +8,7 @@ import (
 )
 
 func TestInterspersedMovesFlagsBeforePlan(t *testing.T) {
+	globals := globalFlags()
 	commands := []*cli.Command{startCommand(), validateCommand()}
 	cases := []struct {
 		name string
@@ -23,6 +24,9 @@ func TestInterspersedMovesFlagsBeforePlan(t *testing.T) {
 		{"global flag before the command",
 			[]string{"coordinator", "--log-level", "debug", "validate", "plan.yaml"},
 			[]string{"coordinator", "--log-level", "debug", "validate", "plan.yaml"}},
+		{"global flag before the command and flags after the plan",
+			[]string{"coordinator", "--log-level", "warn", "start", "plan.yaml", "--listen", "127.0.0.1:0"},
+			[]string{"coordinator", "--log-level", "warn", "start", "--listen", "127.0.0.1:0", "plan.yaml"}},
 		{"double dash ends flags",
 			[]string{"coordinator", "start", "--", "--odd.yaml"},
 			[]string{"coordinator", "start", "--", "--odd.yaml"}},
@@ -32,7 +36,7 @@ func TestInterspersedMovesFlagsBeforePlan(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := interspersed(commands, c.in)
+			got := interspersed(globals, commands, c.in)
 			if !slices.Equal(got, c.want) {
 				t.Errorf("got %q, want %q", got, c.want)
 			}

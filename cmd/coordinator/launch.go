@@ -102,7 +102,7 @@ func startFleet(ctx context.Context, c *cli.Context, b *bus.Bus, runID, natsURL 
 			Slots:      workers,
 			NATSURLEnv: c.String("worker-nats-env"),
 			NATSCreds:  c.String("worker-creds"),
-			LogLevel:   c.String("log-level"),
+			LogLevel:   logLevel(c),
 		}
 		if c.IsSet("handover-margin") {
 			event.HandoverMargin = c.Duration("handover-margin").String()

@@ -24,9 +24,7 @@ func main() {
 	app := &cli.App{
 		Name:  "coordinator",
 		Usage: "run distributed HTTP load tests over NATS",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
-		},
+		Flags:          globalFlags(),
 		Version:        version,
 		Commands:       []*cli.Command{startCommand(), validateCommand()},
 		ExitErrHandler: func(*cli.Context, error) {},
@@ -35,7 +33,7 @@ func main() {
 			os.Exit(exitInvalid)
 		},
 	}
-	os.Exit(exitCode(app.Run(interspersed(app.Commands, os.Args))))
+	os.Exit(exitCode(app.Run(interspersed(app.Flags, app.Commands, os.Args))))
 }
 
 // exitCode prints err and returns the process exit code for it: the code
@@ -53,4 +51,25 @@ func exitCode(err error) int {
 	}
 	fmt.Fprintln(os.Stderr, "coordinator:", err)
 	return exitInvalid
+}
+
+// globalFlags are the flags given before the command. A --log-level here
+// applies to the command unless the command sets its own.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
+	}
+}
+
+// logLevel returns the command's --log-level, or the global one when only
+// that was set.
+func logLevel(c *cli.Context) string {
+	if !c.IsSet("log-level") {
+		for _, parent := range c.Lineage()[1:] {
+			if parent.IsSet("log-level") {
+				return parent.String("log-level")
+			}
+		}
+	}
+	return c.String("log-level")
 }

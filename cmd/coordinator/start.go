@@ -66,7 +66,7 @@ func start(c *cli.Context) error {
 		live = report.NewLiveView(os.Stdout, logging.TerminalWidth(os.Stdout))
 		logOut = live
 	}
-	log, err := logging.NewTo(logOut, c.String("log-level"), logging.IsTerminal(os.Stderr))
+	log, err := logging.NewTo(logOut, logLevel(c), logging.IsTerminal(os.Stderr))
 	if err != nil {
 		return cli.Exit(err.Error(), exitInvalid)
 	}
@@ -178,7 +178,7 @@ func start(c *cli.Context) error {
 	if live != nil {
 		live.Close()
 	}
-	if err != nil {
+	if err != nil && summary == nil {
 		return cli.Exit(err.Error(), exitFailed)
 	}
 	outputErr := outputs.finish(summary)

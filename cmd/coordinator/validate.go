@@ -19,7 +19,7 @@ func validateCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(c.App.Writer, "%s: valid: %d users, %d tasks\n", c.Args().First(), p.Users, len(p.Tasks))
+			fmt.Fprintf(c.App.Writer, "%s: valid: %s, %s\n", c.Args().First(), count(p.Users, "user"), count(len(p.Tasks), "task"))
 			return nil
 		},
 	}
@@ -69,4 +69,12 @@ func problemLines(path string, problems plan.Errors) []string {
 		lines[i] = fmt.Sprintf("%s: %s%s", pos, key, p.Message)
 	}
 	return lines
+}
+
+// count returns "1 user" or "3 users".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -60,8 +60,11 @@ type Config struct {
 // Run announces the run and drives it to its end. Cancelling ctx stops the
 // run early: workers stop their users and Run still returns the summary of
 // everything they reported. The error is non-nil only when the run could
-// not start, because too few workers joined or NATS failed. A run that
-// ended early or lost reports returns a summary with Complete false.
+// not start, because too few workers joined or NATS failed. When too few
+// workers joined, Run also returns a summary without requests, with
+// Complete false and the error as its Problem, so that the outputs still
+// say why. A run that ended early or lost reports returns a summary with
+// Complete false.
 func Run(ctx context.Context, b *bus.Bus, cfg Config) (*Summary, error) {
 	if cfg.ReportInterval <= 0 {
 		cfg.ReportInterval = DefaultReportInterval
@@ -197,8 +200,9 @@ func (r *runner) loop(ctx, bg context.Context, watcher jetstream.KeyWatcher) (*S
 		case <-joinTimeout.C:
 			if r.record.State == bus.RunWaiting {
 				r.setState(bg, bus.RunDone)
-				return nil, fmt.Errorf("%w: %d of %d after %s; start more workers (worker --nats URL) or lower workers.min%s",
+				err := fmt.Errorf("%w: %d of %d after %s; start more workers (worker --nats URL) or lower workers.min%s",
 					ErrNoWorkers, len(r.present), r.cfg.Plan.Workers.Min, r.cfg.Plan.Workers.JoinTimeout, r.rejectionText())
+				return r.unstarted(err), err
 			}
 		case entry := <-watcher.Updates():
 			r.onPresence(entry)

@@ -231,3 +231,25 @@ func (r *runner) finish(ctx context.Context, problem string) *Summary {
 	r.log.Info("run finished", "requests", s.Requests, "failures", s.Failures, "duration", time.Duration(seconds*float64(time.Second)).Round(time.Millisecond))
 	return s
 }
+
+// unstarted returns the summary of a run that never started because of
+// err: no requests, and the rejections and rejected messages seen while
+// it waited for workers.
+func (r *runner) unstarted(err error) *Summary {
+	now := time.Now()
+	_, tasks := summarize(r.agg.total, 0)
+	s := &Summary{
+		Run:              r.cfg.RunID,
+		Started:          now,
+		Ended:            now,
+		Tasks:            tasks,
+		Errors:           []stats.ErrorCount{},
+		Rejections:       r.rejectionList(),
+		RejectedMessages: r.rejected,
+		Problem:          err.Error(),
+		History:          []Point{},
+	}
+	s.Thresholds = r.checkFinalThresholds(0)
+	s.ThresholdsPassed = len(threshold.Failed(s.Thresholds)) == 0
+	return s
+}

@@ -188,6 +188,11 @@ func TestParseReportsEveryProblem(t *testing.T) {
 			want: []wantProblem{{6, "tasks[0].url", "has no closing"}},
 		},
 		{
+			name: "URL with a space",
+			yaml: "target: http://127.0.0.1:8080\nusers: 1\nduration: 1m\ntasks:\n  - name: a\n    url: /a b?q=x y\n",
+			want: []wantProblem{{6, "tasks[0].url", "percent-encode it, a space as %20"}},
+		},
+		{
 			name: "method CONNECT",
 			yaml: "users: 1\nduration: 1m\n" + homeTask + "    method: connect\n",
 			want: []wantProblem{{6, "tasks[0].method", "CONNECT opens a tunnel"}},
@@ -276,7 +281,7 @@ func TestParseReportsEveryProblem(t *testing.T) {
 		{
 			name: "input over the size limit",
 			yaml: strings.Repeat("#", MaxInputSize+1),
-			want: []wantProblem{{0, "", "plan is 1048577 bytes, over the limit of 1048576 bytes"}},
+			want: []wantProblem{{0, "", "plan is over the limit of 1048576 bytes"}},
 		},
 		{
 			name: "missing users",

@@ -213,8 +213,8 @@ func Load(path string) (*Plan, error) {
 func parse(data []byte, dir string, maxInput int) (*Plan, error) {
 	var ps problems
 	if len(data) > maxInput {
-		ps.addf(nil, "", "plan is %d bytes, over the limit of %d bytes; split it or shorten task bodies",
-			len(data), maxInput)
+		ps.addf(nil, "", "plan is over the limit of %d bytes; split it or move task bodies into body_file",
+			maxInput)
 		return nil, ps.sorted()
 	}
 
@@ -277,9 +277,18 @@ func addSyntaxError(err error, ps *problems) {
 	if n, _ := fmt.Sscanf(msg, "line %d:", &line); n == 1 {
 		_, msg, _ = strings.Cut(msg, ": ")
 	}
-	if strings.Contains(msg, "found character that cannot start any token") {
+	switch {
+	case strings.Contains(msg, "found character that cannot start any token"):
 		// The usual cause is a tab, which YAML does not allow in indentation.
 		msg += " (YAML indents with spaces: replace any tab on this line with spaces)"
+	case strings.Contains(msg, "did not find expected"):
+		// The YAML library reports where it gave up, which may be a line
+		// before or after the mistake.
+		msg += " (check the indentation of this line and the next ones, and that every [ { and quote is closed)"
+	case strings.Contains(msg, "unexpected end of stream"):
+		msg += " (a quote or bracket is not closed)"
+	case strings.Contains(msg, "could not find expected ':'"):
+		msg += " (write each key as key: value, with a space after the colon)"
 	}
 	ps.list = append(ps.list, Problem{
 		Line:    line,

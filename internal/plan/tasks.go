@@ -192,6 +192,10 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 		d.addf(v, key, "%s: scheme %q is not supported; use http or https", invalid(v), u.Scheme)
 	case u.Host == "":
 		d.addf(v, key, "%s: url has no host; write it as http://host:port/path", invalid(v))
+	case strings.IndexFunc(s, isURLSpaceOrControl) >= 0:
+		// Sent as written, such a URL would split the request line, and
+		// the target would reject it before counting it.
+		d.addf(v, key, "%s: url contains a space or a control character; percent-encode it, a space as %%20", invalid(v))
 	default:
 		if !d.scanVariables(v, key, s) {
 			return ""
@@ -201,6 +205,11 @@ func (d *decoder) taskURL(v *yaml.Node, key string, t target) string {
 		return s
 	}
 	return ""
+}
+
+// isURLSpaceOrControl reports whether r may not appear in a URL as sent.
+func isURLSpaceOrControl(r rune) bool {
+	return r <= ' ' || r == 0x7f
 }
 
 // headers reads a task's header mapping. It returns nil for an empty
@@ -286,7 +295,7 @@ func (d *decoder) headerValue(v *yaml.Node, key string, secret bool) (string, bo
 
 // body reads a task's request body.
 func (d *decoder) body(v *yaml.Node, key string) string {
-	s, ok := d.text(v, key, "body must be a string; use a YAML block scalar (|) for several lines")
+	s, ok := d.text(v, key, "body must be a string; quote a body such as '{\"a\": 1}', or use a YAML block scalar (|) for several lines")
 	if !ok {
 		return ""
 	}

@@ -80,7 +80,7 @@ func (d *decoder) scanVariables(v *yaml.Node, key, s string) bool {
 		}
 		end := strings.IndexByte(s[start:], '}')
 		if end < 0 {
-			d.addf(v, key, "%s: variable %q has no closing \"}\"; write it as ${seq}", invalid(v), s[start:])
+			d.addf(v, key, "%s: variable %q has no closing \"}\"; write a variable as ${name}", invalid(v), s[start:])
 			return false
 		}
 		name := s[start+2 : start+end]
