@@ -22,8 +22,8 @@ const (
 
 func main() {
 	app := &cli.App{
-		Name:  "coordinator",
-		Usage: "run distributed HTTP load tests over NATS",
+		Name:           "coordinator",
+		Usage:          "run distributed HTTP load tests over NATS",
 		Flags:          globalFlags(),
 		Version:        version,
 		Commands:       []*cli.Command{startCommand(), validateCommand()},
