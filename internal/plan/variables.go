@@ -125,7 +125,7 @@ func (d *decoder) checkVariableUses(data *Data, dataNode *yaml.Node) {
 		if slices.Contains(known, u.name) {
 			continue
 		}
-		d.addf(u.node, u.key, "unknown variable ${%s}; the known variables are %s, and a step's extract or a data column defines more",
+		d.addf(u.node, u.key, "unknown variable ${%s}; the known variables are %s. Define another with a step's extract or a column of data.file",
 			u.name, strings.Join(known, ", "))
 	}
 }
