@@ -388,7 +388,7 @@ func TestParseVariableProblems(t *testing.T) {
 		{
 			name: "unknown variable in a body",
 			yaml: head + "  - name: b\n    url: /b\n    body: '{\"id\": ${id}}'\n",
-			want: []wantProblem{{7, "tasks[0].body", "unknown variable ${id}; the known variables are seq, user, random,"}},
+			want: []wantProblem{{7, "tasks[0].body", "unknown variable ${id}; the known variables are seq, user, random."}},
 		},
 		{
 			name: "unknown variable in a step url",
