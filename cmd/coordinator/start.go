@@ -45,7 +45,7 @@ func startCommand() *cli.Command {
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "log level: debug, info, warn or error"},
 			&cli.StringFlag{Name: "run", Usage: "run id (letters, digits, '-', '_'); default: the plan's name and a random suffix"},
 			&cli.DurationFlag{Name: "report-interval", Value: coordinator.DefaultReportInterval, Usage: "how often workers report and statistics are published"},
-			&cli.DurationFlag{Name: "lease", Value: coordinator.DefaultLease, Usage: "how long leases on the run, workers and shares last without renewal"},
+			&cli.DurationFlag{Name: "lease", Value: coordinator.DefaultLease, Usage: "how long leases on the run, workers and shares last without renewal; 15s by default with a replicated bucket"},
 		}, launchFlags()...),
 		Action: start,
 	}
