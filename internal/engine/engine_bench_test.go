@@ -3,15 +3,56 @@ package engine
 import (
 	"math/rand/v2"
 	"net"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// BenchmarkRequest measures one user sending requests one after another to
-// a fasthttp server on loopback, through the same path as Run's loop.
+// BenchmarkRequest measures one user sending requests one after another
+// through the same path as Run's loop. The target is a fasthttp server in
+// this process, or the server at the URL in BARRAGE_BENCH_TARGET, such as
+// nginx, which bench/cmd/barrage-bench sets. cpu-ns/op is the process's
+// CPU time per request, user and system: with the target in another
+// process it is the engine's own cost, kernel included.
 func BenchmarkRequest(b *testing.B) {
+	target := os.Getenv("BARRAGE_BENCH_TARGET")
+	if target == "" {
+		target = "http://" + startBenchServer(b)
+	}
+	p := parsePlan(b, `
+target: %s
+users: 1
+duration: 1m
+tasks:
+  - name: home
+    url: /home
+`, target)
+	e := newEngine(b, p, onlyShare(p))
+	u := e.newUser(0)
+	task := e.tasks[0]
+	u.run(task) // opens the connection outside the timed loop
+
+	b.ReportAllocs()
+	cpu := startCPUClock()
+	b.ResetTimer()
+	for range b.N {
+		u.run(task)
+	}
+	b.StopTimer()
+	cpu.report(b)
+
+	got := total(e.Collect())
+	if got.Requests != uint64(b.N)+1 || got.Failures != 0 {
+		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
+			got.Requests, got.Failures, b.N+1, got.Errors)
+	}
+}
+
+// startBenchServer starts a fasthttp server on loopback that answers
+// every request with targetBody, and returns its address.
+func startBenchServer(b *testing.B) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatalf("listen on loopback: %v", err)
@@ -29,32 +70,7 @@ func BenchmarkRequest(b *testing.B) {
 			b.Errorf("serve: %v", err)
 		}
 	})
-
-	p := parsePlan(b, `
-target: http://%s
-users: 1
-duration: 1m
-tasks:
-  - name: home
-    url: /home
-`, ln.Addr())
-	e := newEngine(b, p, onlyShare(p))
-	u := e.newUser(0)
-	task := e.tasks[0]
-	u.run(task) // opens the connection outside the timed loop
-
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		u.run(task)
-	}
-	b.StopTimer()
-
-	got := total(e.Collect())
-	if got.Requests != uint64(b.N)+1 || got.Failures != 0 {
-		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
-			got.Requests, got.Failures, b.N+1, got.Errors)
-	}
+	return ln.Addr().String()
 }
 
 func BenchmarkChooserPick(b *testing.B) {
