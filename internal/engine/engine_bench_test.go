@@ -50,6 +50,40 @@ tasks:
 	}
 }
 
+// BenchmarkRequestAfterPause measures a request of a user that released
+// its request and response during a pause, as it does for releaseAfter or
+// longer: it takes them from fasthttp's pools and rebuilds the request
+// from its template. Its difference to BenchmarkRequest is the cost.
+func BenchmarkRequestAfterPause(b *testing.B) {
+	p := parsePlan(b, `
+target: http://%s
+users: 1
+duration: 1m
+tasks:
+  - name: home
+    url: /home
+`, startBenchServer(b))
+	e := newEngine(b, p, onlyShare(p))
+	u := e.newUser(0)
+	task := e.tasks[0]
+	u.run(task) // opens the connection outside the timed loop
+
+	b.ReportAllocs()
+	cpu := startCPUClock()
+	b.ResetTimer()
+	for range b.N {
+		u.releaseBuffers()
+		u.run(task)
+	}
+	b.StopTimer()
+	cpu.report(b)
+
+	if got := total(e.Collect()); got.Requests != uint64(b.N)+1 || got.Failures != 0 {
+		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
+			got.Requests, got.Failures, b.N+1, got.Errors)
+	}
+}
+
 // startBenchServer starts a fasthttp server on loopback that answers
 // every request with targetBody, and returns its address.
 func startBenchServer(b *testing.B) string {
