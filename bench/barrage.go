@@ -97,7 +97,7 @@ func (e *env) fleetCommands(run string, core, procs int, extra ...string) []stri
 
 // wait waits up to timeout for the coordinator to exit and returns the
 // summary it wrote. The coordinator may exit with 1, as it does when a
-// run ends early; the summary says why.
+// run ends early, and the summary's problem then gives the reason.
 func (f *fleet) wait(timeout time.Duration) (*coordinator.Summary, error) {
 	err := f.coordinator.wait(timeout)
 	if errors.Is(err, errStillRunning) {
@@ -117,7 +117,8 @@ func (f *fleet) wait(timeout time.Duration) (*coordinator.Summary, error) {
 	return &s, nil
 }
 
-// stop asks the coordinator to stop the run early, as Ctrl-C does.
+// stop sends SIGINT to the coordinator, which stops the run early as on
+// Ctrl-C.
 func (f *fleet) stop() { f.coordinator.signal(syscall.SIGINT) }
 
 // watch subscribes to the fleet's statistics subject stats.<run>.<kind>

@@ -1,12 +1,13 @@
 //go:build linux
 
 // Package bench measures Barrage beside other load generators on one
-// machine: requests per second of one worker on one core against nginx,
-// next to wrk, vegeta, hey and Locust; the engine's cost per request;
-// memory per idle virtual user; the coordinator's cost of merging reports;
-// how fast users move when workers die or join; and how closely max_rps
-// and the open model's rate are met. Every process runs on this machine
-// and sends traffic to loopback only.
+// machine. Its figures are the requests per second of one worker on one
+// core against nginx, next to wrk, vegeta, hey and Locust, and the
+// engine's cost per request. They also cover the memory per idle virtual
+// user, the coordinator's cost of merging reports, how fast users move
+// when workers die or join, and how closely max_rps and the open model's
+// rate are met. Every process runs on this machine and sends traffic to
+// loopback only.
 //
 // The harness is Linux-only: it pins processes to cores with taskset,
 // reads /proc, and installs the other tools with apt-get.
@@ -59,8 +60,8 @@ type Config struct {
 	Invocation string
 }
 
-// env is what the figures share: binaries, tools, the target and the
-// machine's layout.
+// env is the state that the figures share: binaries, tools, the target
+// and the machine's layout.
 type env struct {
 	cfg     Config
 	log     io.Writer

@@ -70,7 +70,8 @@ type fakeFleetConfig struct {
 	requests    int           // requests per task in each report
 }
 
-// fakeFleetResult is what the fake fleet prints as JSON when it ends.
+// fakeFleetResult is the outcome that the fake fleet prints as JSON when
+// it ends.
 type fakeFleetResult struct {
 	Reports  int64 `json:"reports"`
 	Requests int64 `json:"requests"`
@@ -80,13 +81,13 @@ type fakeFleetResult struct {
 }
 
 // runFakeFleet runs simulated workers that do on NATS what a worker does,
-// without sending any HTTP request: each writes its presence, claims the
-// share the coordinator assigns it, renews both leases, publishes a
-// report with 20 tasks every report interval, sends a final report when
-// the run stops and leaves when it is done. The workers learn their shares
-// and the run's state from two watchers for the whole fleet, where real
-// workers watch their own keys; that changes the NATS server's work, not
-// the coordinator's.
+// without sending any HTTP request. Each writes its presence, claims the
+// share the coordinator assigns it and renews both leases. It publishes a
+// report of the plan's tasks every report interval, a final report when
+// the run stops, and leaves when the run is done. The workers learn their
+// shares and the run's state from two watchers for the whole fleet, where
+// real workers watch their own keys, which changes the NATS server's work
+// but not the coordinator's.
 func runFakeFleet(ctx context.Context, args []string, stdout io.Writer) error {
 	var cfg fakeFleetConfig
 	fs := flag.NewFlagSet("fake-workers", flag.ContinueOnError)
@@ -440,6 +441,7 @@ func (w *fakeWorker) report(ctx context.Context, index int, final bool) {
 		f.failed.Add(1)
 		return
 	}
+
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	msgID := fmt.Sprintf("%s.%s.%d", r.Run, r.Worker, r.Seq)

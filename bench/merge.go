@@ -237,7 +237,8 @@ func (e *env) mergeRun(ctx context.Context, n int, window time.Duration) (mergeR
 	reported := float64(storedEnd-storedStart) * mergeTasks * mergeRequests
 	res.mergedShare = float64(last.Requests-first.Requests) / reported
 
-	// The summary tells why a run that exited with 1 is incomplete.
+	// A run that exited with 1 is incomplete, and its summary gives the
+	// reason.
 	if err := coord.wait(window + 2*time.Minute); errors.Is(err, errStillRunning) {
 		return res, fmt.Errorf("coordinator: %w", err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// targetBody is what nginx returns to every request: 6 bytes.
+// targetBody is the body of nginx's response to every request: 6 bytes.
 const targetBody = "hello\n"
 
 // targetCore is the core of the target, nginx. The load generators run on
@@ -22,9 +22,9 @@ const (
 	loadCore   = 0
 )
 
-// nginx is the target of every figure: one nginx worker process on
-// targetCore, answering every request on a loopback port with a static
-// 200 response of targetBody.
+// nginx is the target of every figure: one nginx process on targetCore,
+// which returns a static 200 response of targetBody to every request on a
+// loopback port.
 type nginx struct {
 	proc *process
 	url  string // such as http://127.0.0.1:34567
@@ -40,9 +40,9 @@ func startNginx(ctx context.Context, pin pinning, path, dir string) (*nginx, err
 	}
 	// One process without a master, so that killing it leaves no worker
 	// behind. The open model opens thousands of connections at once when
-	// it starts late; the backlog and connection limit keep nginx from
-	// dropping them: with the default backlog of 511, dropped SYNs were
-	// sent again a second later.
+	// its arrivals fall behind. The backlog and the connection limit keep
+	// nginx from dropping them, because with the default backlog of 511
+	// the client sent the dropped SYNs again only a second later.
 	conf := fmt.Sprintf(`daemon off;
 master_process off;
 pid %[1]s/nginx.pid;

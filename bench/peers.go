@@ -161,8 +161,8 @@ func runLogged(ctx context.Context, log io.Writer, args ...string) error {
 	return nil
 }
 
-// versionOf returns the version of a Debian package as dpkg knows it,
-// such as 4.1.0-3+b2, or "" when dpkg does not know it.
+// versionOf returns the installed version of a Debian package from
+// dpkg-query, such as 4.1.0-3+b2, or "" when it is not installed.
 func versionOf(ctx context.Context, pkg string) string {
 	out, err := exec.CommandContext(ctx, "dpkg-query", "-W", "-f=${Version}", pkg).Output()
 	if err != nil {

@@ -36,15 +36,15 @@ type process struct {
 	err    error // result of cmd.Wait, set before done closes
 }
 
-// pinning says where the harness runs each process: on which core, if the
-// machine has two and taskset is installed.
+// pinning is the placement of the harness's processes: each on the core
+// it is given, if the machine has two and taskset is installed.
 type pinning struct {
 	taskset string // path of taskset, empty to run unpinned
 }
 
-// newPinning returns the pinning of this machine: with two cores or more
-// and taskset, processes run on the core they are given; otherwise they
-// run where the kernel puts them, and note says so.
+// newPinning returns the pinning of this machine. With two cores or more
+// and taskset, processes run on the core they are given. Otherwise they
+// run where the kernel puts them, and note gives the reason.
 func newPinning() (pinning, string) {
 	if cores := numCPU(); cores < 2 {
 		return pinning{}, fmt.Sprintf("the machine has %d core, so no process is pinned", cores)

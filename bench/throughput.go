@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// loadResult is what one load generator did in one run.
+// loadResult is the outcome of one load generator in one run.
 type loadResult struct {
 	requests uint64
 	failures uint64
@@ -127,8 +127,8 @@ func (e *env) generators(ctx context.Context) []generator {
 	}
 	if path := e.tools.path(toolLocust); path != "" {
 		file := e.scratch("locustfile.py")
-		// Locust starts its users at the spawn rate; starting all 50 in
-		// the first second gave more requests per second here than
+		// Locust starts its users at the spawn rate. Starting all 50
+		// over the first second gave more requests per second here than
 		// starting them at once, which Locust warns against.
 		args := []string{path, "-f", file, "--headless", "--users", strconv.Itoa(conns),
 			"--spawn-rate", strconv.Itoa(conns), "--run-time", secs, "--host", e.target.url,

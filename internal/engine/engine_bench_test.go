@@ -84,8 +84,8 @@ tasks:
 	}
 }
 
-// startBenchServer starts a fasthttp server on loopback that answers
-// every request with targetBody, and returns its address.
+// startBenchServer starts a fasthttp server on loopback that returns
+// targetBody to every request, and returns its address.
 func startBenchServer(b *testing.B) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
