@@ -77,9 +77,9 @@ type env struct {
 }
 
 // Run measures the selected figures and returns one section each, in the
-// order of Figures. A figure that fails returns an error after the
-// sections measured before it. ctx stops the run; every process started
-// is then killed.
+// order of Figures. A figure that fails is left out, the others are still
+// measured, and the error names every figure that failed. ctx stops the
+// run, and every process started is then killed.
 func Run(ctx context.Context, cfg Config) ([]Section, error) {
 	cfg = withDefaults(cfg)
 	for _, f := range cfg.Figures {
@@ -94,20 +94,27 @@ func Run(ctx context.Context, cfg Config) ([]Section, error) {
 	defer e.tearDown()
 
 	var sections []Section
+	var failed []error
 	for _, name := range Figures {
 		if !slices.Contains(cfg.Figures, name) {
+			continue
+		}
+		if ctx.Err() != nil {
+			failed = append(failed, fmt.Errorf("figure %s: %w", name, ctx.Err()))
 			continue
 		}
 		fmt.Fprintf(e.log, "bench: figure %s (load average %.2f)\n", name, loadAverage())
 		start := time.Now()
 		s, err := e.figure(ctx, name)
 		if err != nil {
-			return sections, fmt.Errorf("figure %s: %w", name, err)
+			fmt.Fprintf(e.log, "bench: figure %s failed: %v\n", name, err)
+			failed = append(failed, fmt.Errorf("figure %s: %w", name, err))
+			continue
 		}
 		fmt.Fprintf(e.log, "bench: figure %s took %s\n", name, time.Since(start).Round(time.Second))
 		sections = append(sections, s)
 	}
-	return sections, nil
+	return sections, errors.Join(failed...)
 }
 
 func withDefaults(cfg Config) Config {

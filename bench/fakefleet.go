@@ -153,6 +153,9 @@ func runFakeFleet(ctx context.Context, args []string, stdout io.Writer) error {
 	for err := range errs {
 		all = append(all, err)
 	}
+	if len(all) > 3 {
+		all = append(all[:3], fmt.Errorf("and %d more workers failed", len(all)-3))
+	}
 
 	sizes := f.sizes()
 	res := fakeFleetResult{Reports: f.reports.Load(), Requests: f.requests.Load(), Failed: f.failed.Load()}

@@ -71,10 +71,20 @@ func (e *env) merge(ctx context.Context) (Section, error) {
 			runLoads = append(runLoads, load)
 			fmt.Fprintf(e.log, "bench: merge run %d of %d: %d workers (load average %.2f)\n", run, e.cfg.Runs, n, load)
 			r, err := e.mergeRun(ctx, n, window)
-			if err != nil {
+			if err != nil && len(measured) == 0 {
 				return s, fmt.Errorf("%d workers: %w", n, err)
 			}
+			if err != nil {
+				// A larger fleet than the last one measured failed, such as
+				// simulated workers that could not renew their leases in time.
+				fmt.Fprintf(e.log, "bench: merge with %d workers failed: %v\n", n, err)
+				s.Notes = append(s.Notes, fmt.Sprintf("The run with %d workers failed, so no larger fleet was measured: %s.", n, firstLine(err.Error())))
+				break
+			}
 			results[n] = append(results[n], r)
+		}
+		if len(results[n]) < e.cfg.Runs {
+			break
 		}
 		measured = append(measured, n)
 		var cores, reports series
@@ -288,4 +298,10 @@ func storedReports(ctx context.Context, w *statsWatch) (uint64, error) {
 		return 0, fmt.Errorf("read stream %s: %w", bus.ReportStream, err)
 	}
 	return info.State.Msgs, nil
+}
+
+// firstLine returns the first line of text.
+func firstLine(text string) string {
+	line, _, _ := strings.Cut(text, "\n")
+	return line
 }
