@@ -17,11 +17,14 @@ import (
 // coordinator's merge.
 var hotPathPackages = []string{"./internal/engine", "./internal/histogram", "./internal/bus", "./internal/coordinator"}
 
-// engineCost runs the Go benchmarks of the hot paths: BenchmarkRequest
-// against nginx, for the engine's CPU time and allocations per request,
-// and the others as they are. They are not pinned: one request at a time
-// pinned to a core that other programs use waited for that core at every
-// response, and took ten times the CPU time per request here.
+// engineCost runs the Go benchmarks of the hot paths. BenchmarkFiftyUsers
+// runs against nginx on loadCore, like the worker of the throughput
+// figure, for the engine's CPU time and allocations per request, and a CPU
+// profile of it shows where the time goes. The others run as they are,
+// with BenchmarkRequest against a server in its own process.
+// BenchmarkRequest is not run against nginx: one request at a time spent
+// from 9 to 49 µs of CPU time per request here, most of it the Go
+// scheduler looking for work while the response was on its way.
 func (e *env) engineCost(ctx context.Context) (Section, error) {
 	s := Section{Figure: "engine", Title: "Go benchmarks of the hot paths"}
 	benchtime := "1s"
@@ -29,26 +32,33 @@ func (e *env) engineCost(ctx context.Context) (Section, error) {
 		benchtime = "100ms"
 	}
 	count := strconv.Itoa(e.cfg.Runs)
-	request := []string{"go", "test", "-run", "^$", "-bench", "^BenchmarkRequest$", "-benchmem",
+	targetEnv := []string{"BARRAGE_BENCH_TARGET=" + e.target.url}
+	users := []string{"go", "test", "-run", "^$", "-bench", "^BenchmarkFiftyUsers$", "-benchmem",
 		"-count", count, "-benchtime", benchtime, "./internal/engine"}
+	profileArgs := []string{"go", "test", "-run", "^$", "-bench", "^BenchmarkFiftyUsers$",
+		"-benchtime", "3s", "-cpuprofile", e.scratch("cpu.prof"), "-o", e.scratch("engine.test"), "./internal/engine"}
 	others := []string{"go", "test", "-run", "^$", "-bench", ".", "-benchmem",
 		"-count", count, "-benchtime", benchtime}
 	others = append(others, hotPathPackages...)
 	s.Commands = []string{
 		e.command("engine"),
-		"BARRAGE_BENCH_TARGET=" + e.target.url + " " + shellJoin(request),
+		targetEnv[0] + " GOMAXPROCS=1 " + shellJoin(e.display(e.pin.command(loadCore, users...))),
 		shellJoin(others),
 	}
 
-	load := loadAverage()
-	fmt.Fprintf(e.log, "bench: BenchmarkRequest against nginx (load average %.2f)\n", load)
-	against, err := e.goBench(ctx, []string{"BARRAGE_BENCH_TARGET=" + e.target.url}, request)
+	var runLoads []float64
+	step := func(name string) {
+		load := loadAverage()
+		runLoads = append(runLoads, load)
+		fmt.Fprintf(e.log, "bench: %s (load average %.2f)\n", name, load)
+	}
+	step("BenchmarkFiftyUsers against nginx")
+	fifty, err := e.goBench(ctx, loadCore, append(targetEnv, "GOMAXPROCS=1"), users)
 	if err != nil {
 		return s, err
 	}
-	load2 := loadAverage()
-	fmt.Fprintf(e.log, "bench: hot-path benchmarks (load average %.2f)\n", load2)
-	all, err := e.goBench(ctx, nil, others)
+	step("hot-path benchmarks")
+	all, err := e.goBench(ctx, -1, nil, others)
 	if err != nil {
 		return s, err
 	}
@@ -56,20 +66,53 @@ func (e *env) engineCost(ctx context.Context) (Section, error) {
 	t := Table{Header: []string{"benchmark", "ns/op: min", "median", "max", "other figures (median)"}}
 	addRows := func(results []benchResult, suffix string) {
 		for _, r := range results {
-			lo, mid, hi := r.nsPerOp.spread(fixed(1))
+			lo, mid, hi := r.nsPerOp.spread(nanoseconds)
 			t.addRow(r.name+suffix, lo, mid, hi, r.extras())
 		}
 	}
-	addRows(against, " (against nginx)")
+	addRows(fifty, " (against nginx, one core)")
 	addRows(all, "")
 	s.Tables = []Table{t}
 	s.Conditions = []string{
-		fmt.Sprintf("Each benchmark runs %s times for %s, on any core; nginx runs on core %d. "+
-			"BenchmarkRequest sends one request at a time through a user, so ns/op is a round trip, and cpu-ns/op is the benchmark process's CPU time per request, user and system.",
-			count, benchtime, targetCore),
-		loadNote([]float64{load, load2}),
+		fmt.Sprintf("Each benchmark runs %s times for %s; nginx runs on core %d. "+
+			"BenchmarkFiftyUsers runs 50 users on core %d with GOMAXPROCS=1, so its ns/op against nginx is the inverse of its requests per second. "+
+			"The other benchmarks run on any core. BenchmarkRequest sends one request at a time through a user to a fasthttp server in the same process, so its ns/op is a round trip. "+
+			"cpu-ns/op is the benchmark process's CPU time per request, user and system, the server's included when it runs in the process.",
+			count, benchtime, targetCore, loadCore),
 	}
+
+	if !e.cfg.Short {
+		step("CPU profile of BenchmarkFiftyUsers")
+		top, err := e.profile(ctx, append(targetEnv, "GOMAXPROCS=1"), profileArgs)
+		if err != nil {
+			return s, err
+		}
+		s.Commands = append(s.Commands,
+			targetEnv[0]+" GOMAXPROCS=1 "+shellJoin(e.display(e.pin.command(loadCore, profileArgs...))),
+			"go tool pprof -top -nodecount 20 engine.test cpu.prof")
+		s.Notes = append(s.Notes, "The CPU profile of BenchmarkFiftyUsers against nginx, by the time spent in each function itself:\n\n```\n"+top+"\n```")
+	}
+	s.Conditions = append(s.Conditions, loadNote(runLoads))
 	return s, nil
+}
+
+// profile runs a go test -cpuprofile command on loadCore, and returns the
+// functions of the profile that spent the most time themselves.
+func (e *env) profile(ctx context.Context, env, args []string) (string, error) {
+	if _, err := e.pin.runIn(ctx, e.cfg.Root, 10*time.Minute, loadCore, env, args...); err != nil {
+		return "", err
+	}
+	p, err := e.pin.run(ctx, time.Minute, -1, nil, "go", "tool", "pprof", "-top", "-nodecount", "20",
+		e.scratch("engine.test"), e.scratch("cpu.prof"))
+	if err != nil {
+		return "", err
+	}
+	// The header names the scratch files; the table starts at "flat".
+	text := p.text()
+	if i := strings.Index(text, "      flat"); i >= 0 {
+		text = text[i:]
+	}
+	return strings.TrimRight(text, "\n"), nil
 }
 
 // benchResult is one Go benchmark over several counts.
@@ -94,10 +137,10 @@ func (r benchResult) extras() string {
 	return strings.Join(parts, ", ")
 }
 
-// goBench runs a go test -bench command in the module root and parses
-// its results.
-func (e *env) goBench(ctx context.Context, env, args []string) ([]benchResult, error) {
-	p, err := e.pin.runIn(ctx, e.cfg.Root, 30*time.Minute, -1, env, args...)
+// goBench runs a go test -bench command on core (-1 for any) in the
+// module root and parses its results.
+func (e *env) goBench(ctx context.Context, core int, env, args []string) ([]benchResult, error) {
+	p, err := e.pin.runIn(ctx, e.cfg.Root, 30*time.Minute, core, env, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -168,4 +211,13 @@ func goVersion(ctx context.Context) string {
 		return "unknown"
 	}
 	return strings.TrimSpace(string(out))
+}
+
+// nanoseconds formats a time per operation: whole nanoseconds with commas
+// from 100 ns up, one decimal below.
+func nanoseconds(v float64) string {
+	if v >= 100 {
+		return thousands(v)
+	}
+	return fixed(1)(v)
 }

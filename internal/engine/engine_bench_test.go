@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -13,9 +14,8 @@ import (
 // BenchmarkRequest measures one user sending requests one after another
 // through the same path as Run's loop. The target is a fasthttp server in
 // this process, or the server at the URL in BARRAGE_BENCH_TARGET, such as
-// nginx, which bench/cmd/barrage-bench sets. cpu-ns/op is the process's
-// CPU time per request, user and system: with the target in another
-// process it is the engine's own cost, kernel included.
+// nginx. cpu-ns/op is the process's CPU time per request, user and
+// system, which includes the server's when it runs in this process.
 func BenchmarkRequest(b *testing.B) {
 	target := os.Getenv("BARRAGE_BENCH_TARGET")
 	if target == "" {
@@ -47,6 +47,45 @@ tasks:
 	if got.Requests != uint64(b.N)+1 || got.Failures != 0 {
 		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
 			got.Requests, got.Failures, b.N+1, got.Errors)
+	}
+}
+
+// BenchmarkFiftyUsers measures an engine whose 50 users send b.N requests
+// between them, as a closed-model run does, to the target of
+// BenchmarkRequest. ns/op is the time per request of all users together,
+// so its inverse is the requests per second. With -cpuprofile it shows
+// where a worker's CPU time goes; bench/cmd/barrage-bench runs it against
+// nginx.
+func BenchmarkFiftyUsers(b *testing.B) {
+	target := os.Getenv("BARRAGE_BENCH_TARGET")
+	if target == "" {
+		target = "http://" + startBenchServer(b)
+	}
+	p := parsePlan(b, `
+target: %s
+users: 50
+spawn_rate: 1000000
+iterations: %d
+duration: 1h
+tasks:
+  - name: home
+    url: /home
+`, target, b.N)
+	e := newEngine(b, p, onlyShare(p))
+
+	b.ReportAllocs()
+	cpu := startCPUClock()
+	b.ResetTimer()
+	if err := e.Run(context.Background()); err != nil {
+		b.Fatalf("Run: %v", err)
+	}
+	b.StopTimer()
+	cpu.report(b)
+
+	got := total(e.Collect())
+	if got.Requests != uint64(b.N) || got.Failures != 0 {
+		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
+			got.Requests, got.Failures, b.N, got.Errors)
 	}
 }
 
