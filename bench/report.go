@@ -42,10 +42,7 @@ func WriteMarkdown(w io.Writer, sections []Section) {
 			fmt.Fprintf(w, "```sh\n%s\n```\n\n", strings.Join(s.Commands, "\n"))
 		}
 		for _, c := range s.Conditions {
-			fmt.Fprintf(w, "%s\n", c)
-		}
-		if len(s.Conditions) > 0 {
-			fmt.Fprintln(w)
+			fmt.Fprintf(w, "%s\n\n", c)
 		}
 		for _, t := range s.Tables {
 			writeTable(w, t)
