@@ -185,8 +185,8 @@ func setUp(ctx context.Context, cfg Config) (*env, error) {
 
 	e.tools = findTools(ctx, e.log, cfg.CacheDir, !cfg.Short, e.neededTools()...)
 	for _, t := range []tool{toolNginx, toolWrk, toolHey, toolVegeta, toolLocust} {
-		if why, ok := e.tools.missing[t.program]; ok {
-			fmt.Fprintf(e.log, "bench: skipping %s: %s\n", t.name, why)
+		if reason, ok := e.tools.missing[t.program]; ok {
+			fmt.Fprintf(e.log, "bench: skipping %s: %s\n", t.name, reason)
 		}
 	}
 	if e.tools.path(toolNginx) == "" {

@@ -36,7 +36,7 @@ var (
 // reason each missing one is missing.
 type toolbox struct {
 	paths   map[string]string // by program name
-	missing map[string]string // by program name: why it is missing
+	missing map[string]string // by program name: the reason it is missing
 }
 
 // findTools looks for the tools in PATH, and vegeta also in cacheDir.

@@ -23,8 +23,8 @@ func TestSmoke(t *testing.T) {
 	tools := findTools(context.Background(), cfg.Log, cfg.CacheDir, false,
 		toolNginx, toolWrk, toolVegeta, toolHey, toolLocust)
 	for _, tl := range []tool{toolNginx, toolWrk, toolVegeta, toolHey, toolLocust} {
-		if why, ok := tools.missing[tl.program]; ok {
-			t.Skipf("%s is missing: %s", tl.name, why)
+		if reason, ok := tools.missing[tl.program]; ok {
+			t.Skipf("%s is missing: %s", tl.name, reason)
 		}
 	}
 	root, err := testutil.ModuleRoot()

@@ -39,8 +39,8 @@ func (e *env) throughput(ctx context.Context) (Section, error) {
 	}
 	gens := e.generators(ctx)
 	for _, t := range []tool{toolWrk, toolVegeta, toolHey, toolLocust} {
-		if why, ok := e.tools.missing[t.program]; ok {
-			s.Notes = append(s.Notes, fmt.Sprintf("%s was skipped: %s.", t.name, why))
+		if reason, ok := e.tools.missing[t.program]; ok {
+			s.Notes = append(s.Notes, fmt.Sprintf("%s was skipped: %s.", t.name, reason))
 		}
 	}
 	s.Commands = append(s.Commands, e.command("throughput",
