@@ -1,17 +1,131 @@
 package engine
 
 import (
+	"context"
 	"math/rand/v2"
 	"net"
+	"os"
 	"testing"
 	"time"
 
 	"github.com/valyala/fasthttp"
 )
 
-// BenchmarkRequest measures one user sending requests one after another to
-// a fasthttp server on loopback, through the same path as Run's loop.
+// BenchmarkRequest measures one user sending requests one after another
+// through the same path as Run's loop. The target is a fasthttp server in
+// this process, or the server at the URL in BARRAGE_BENCH_TARGET, such as
+// nginx. cpu-ns/op is the process's CPU time per request, user and
+// system, which includes the server's when it runs in this process.
 func BenchmarkRequest(b *testing.B) {
+	target := os.Getenv("BARRAGE_BENCH_TARGET")
+	if target == "" {
+		target = "http://" + startBenchServer(b)
+	}
+	p := parsePlan(b, `
+target: %s
+users: 1
+duration: 1m
+tasks:
+  - name: home
+    url: /home
+`, target)
+	e := newEngine(b, p, onlyShare(p))
+	u := e.newUser(0)
+	task := e.tasks[0]
+	u.run(task) // opens the connection outside the timed loop
+
+	b.ReportAllocs()
+	cpu := startCPUClock()
+	b.ResetTimer()
+	for range b.N {
+		u.run(task)
+	}
+	b.StopTimer()
+	cpu.report(b)
+
+	got := total(e.Collect())
+	if got.Requests != uint64(b.N)+1 || got.Failures != 0 {
+		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
+			got.Requests, got.Failures, b.N+1, got.Errors)
+	}
+}
+
+// BenchmarkFiftyUsers measures an engine whose 50 users send b.N requests
+// between them, as a closed-model run does, to the target of
+// BenchmarkRequest. ns/op is the time per request of all users together,
+// so its inverse is the requests per second. With -cpuprofile it shows
+// where a worker's CPU time goes; bench/cmd/barrage-bench runs it against
+// nginx.
+func BenchmarkFiftyUsers(b *testing.B) {
+	target := os.Getenv("BARRAGE_BENCH_TARGET")
+	if target == "" {
+		target = "http://" + startBenchServer(b)
+	}
+	p := parsePlan(b, `
+target: %s
+users: 50
+spawn_rate: 1000000
+iterations: %d
+duration: 1h
+tasks:
+  - name: home
+    url: /home
+`, target, b.N)
+	e := newEngine(b, p, onlyShare(p))
+
+	b.ReportAllocs()
+	cpu := startCPUClock()
+	b.ResetTimer()
+	if err := e.Run(context.Background()); err != nil {
+		b.Fatalf("Run: %v", err)
+	}
+	b.StopTimer()
+	cpu.report(b)
+
+	got := total(e.Collect())
+	if got.Requests != uint64(b.N) || got.Failures != 0 {
+		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
+			got.Requests, got.Failures, b.N, got.Errors)
+	}
+}
+
+// BenchmarkRequestAfterPause measures a request of a user that released
+// its request and response during a pause, as it does for releaseAfter or
+// longer: it takes them from fasthttp's pools and rebuilds the request
+// from its template. Its difference to BenchmarkRequest is the cost.
+func BenchmarkRequestAfterPause(b *testing.B) {
+	p := parsePlan(b, `
+target: http://%s
+users: 1
+duration: 1m
+tasks:
+  - name: home
+    url: /home
+`, startBenchServer(b))
+	e := newEngine(b, p, onlyShare(p))
+	u := e.newUser(0)
+	task := e.tasks[0]
+	u.run(task) // opens the connection outside the timed loop
+
+	b.ReportAllocs()
+	cpu := startCPUClock()
+	b.ResetTimer()
+	for range b.N {
+		u.releaseBuffers()
+		u.run(task)
+	}
+	b.StopTimer()
+	cpu.report(b)
+
+	if got := total(e.Collect()); got.Requests != uint64(b.N)+1 || got.Failures != 0 {
+		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
+			got.Requests, got.Failures, b.N+1, got.Errors)
+	}
+}
+
+// startBenchServer starts a fasthttp server on loopback that returns
+// targetBody to every request, and returns its address.
+func startBenchServer(b *testing.B) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatalf("listen on loopback: %v", err)
@@ -29,32 +143,7 @@ func BenchmarkRequest(b *testing.B) {
 			b.Errorf("serve: %v", err)
 		}
 	})
-
-	p := parsePlan(b, `
-target: http://%s
-users: 1
-duration: 1m
-tasks:
-  - name: home
-    url: /home
-`, ln.Addr())
-	e := newEngine(b, p, onlyShare(p))
-	u := e.newUser(0)
-	task := e.tasks[0]
-	u.run(task) // opens the connection outside the timed loop
-
-	b.ReportAllocs()
-	b.ResetTimer()
-	for range b.N {
-		u.run(task)
-	}
-	b.StopTimer()
-
-	got := total(e.Collect())
-	if got.Requests != uint64(b.N)+1 || got.Failures != 0 {
-		b.Fatalf("Collect counts %d requests and %d failures, want %d and 0: %v",
-			got.Requests, got.Failures, b.N+1, got.Errors)
-	}
+	return ln.Addr().String()
 }
 
 func BenchmarkChooserPick(b *testing.B) {

@@ -125,8 +125,9 @@ func (h *vuHost) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 	}
 
 	// u.req no longer matches any task's template after this.
+	u.acquireBuffers()
 	u.last = -1
-	req.CopyTo(&u.req)
+	req.CopyTo(u.req)
 	// http.compression is left out: the function sets Accept-Encoding
 	// itself when it wants compressed responses.
 	override := u.engine.plan.HTTP.Host
@@ -137,9 +138,9 @@ func (h *vuHost) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 	c := u.engine.clients.get(scheme, host, serverNameOf(override))
 	jar := u.jar()
 	for hop := 0; ; hop++ {
-		jar.apply(u.req.URI().Host(), &u.req)
+		jar.apply(u.req.URI().Host(), u.req)
 		start := time.Now()
-		err := c.DoDeadline(&u.req, &u.resp, u.engine.requestDeadline(start))
+		err := c.DoDeadline(u.req, u.resp, u.engine.requestDeadline(start))
 		elapsed := time.Since(start)
 
 		var failure string
@@ -150,7 +151,7 @@ func (h *vuHost) Do(ctx context.Context, req *fasthttp.Request, resp *fasthttp.R
 			failure = statusMessage(u.resp.StatusCode())
 		}
 		if err == nil {
-			jar.store(u.req.URI().Host(), &u.resp)
+			jar.store(u.req.URI().Host(), u.resp)
 		}
 		var redirectFailure string
 		if failure == "" {

@@ -121,18 +121,24 @@ type executors struct {
 // arrivals channel yet.
 func (p *executors) take(limit int) *user {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	if n := len(p.idle); n > 0 {
 		u := p.idle[n-1]
 		p.idle = p.idle[:n-1]
+		p.mu.Unlock()
 		return u
 	}
 	if p.size >= limit || p.closed {
+		p.mu.Unlock()
 		return nil
 	}
 	p.size++
 	p.started++
-	return p.engine.newUser(p.started - 1)
+	id := p.started - 1
+	p.mu.Unlock()
+	// The user is built outside the lock, because its allocations may
+	// assist the garbage collector for a while, and every user that ends
+	// an execution meanwhile would wait for the lock in put.
+	return p.engine.newUser(id)
 }
 
 // put returns u to the idle users and reports whether it stays. A user

@@ -36,7 +36,7 @@ func (u *user) nextHop(current client, hop int) (client, string) {
 	uri := u.req.URI()
 	scheme, host := string(uri.Scheme()), string(uri.Host())
 	uri.UpdateBytes(location)
-	rewriteMethod(&u.req, code)
+	rewriteMethod(u.req, code)
 
 	nextScheme, nextHost := string(uri.Scheme()), string(uri.Host())
 	if nextScheme == scheme && strings.EqualFold(nextHost, host) {

@@ -193,8 +193,9 @@ func (u *user) runStep(s *step) (passed bool) {
 		}
 	}()
 
+	u.acquireBuffers()
 	if u.last != s.slot {
-		s.template.CopyTo(&u.req)
+		s.template.CopyTo(u.req)
 		u.last = s.slot
 	}
 	if s.hasVariables() {
@@ -209,9 +210,9 @@ func (u *user) runStep(s *step) (passed bool) {
 	// more request of the step.
 	c := s.client
 	for hop := 0; ; hop++ {
-		jar.apply(u.req.URI().Host(), &u.req)
+		jar.apply(u.req.URI().Host(), u.req)
 		start = time.Now()
-		err := c.DoDeadline(&u.req, &u.resp, u.engine.requestDeadline(start))
+		err := c.DoDeadline(u.req, u.resp, u.engine.requestDeadline(start))
 		elapsed := time.Since(start)
 
 		var failure string
@@ -220,7 +221,7 @@ func (u *user) runStep(s *step) (passed bool) {
 			u.last = -1
 			c = nil
 		} else {
-			if jar.store(u.req.URI().Host(), &u.resp) {
+			if jar.store(u.req.URI().Host(), u.resp) {
 				u.last = -1
 			}
 			c, failure = u.nextHop(c, hop)
