@@ -49,7 +49,7 @@ tasks:
 		}
 	}
 
-	// The summary of the run that never started still says why.
+	// The summary of the run that never started still states why.
 	data, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatalf("no summary for a run that never started: %v", err)

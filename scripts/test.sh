@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a Debian machine, when it is
-# missing, and runs the suite: gcc for the race detector, Debian's chromium
-# for the HTML report's browser test, and the nats CLI and the AWS Lambda
-# runtime interface emulator for the end-to-end tests. With BARRAGE_NO_BROWSER=1 it installs no browser and the browser
-# test is skipped.
+# missing, and runs the suite. It needs gcc for the race detector, Debian's
+# chromium for the HTML report's browser test, and the nats CLI and the AWS
+# Lambda runtime interface emulator for the end-to-end tests. With
+# BARRAGE_NO_BROWSER=1 it installs no browser and skips the browser test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

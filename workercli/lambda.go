@@ -109,7 +109,7 @@ func handleInvocation(ctx context.Context, ev launch.Event, logOut io.Writer) (l
 	defer b.Close()
 
 	// The allow list comes from the function's configuration, not from the
-	// event, so that whoever invokes the function cannot widen it.
+	// event, so that the caller of the function cannot widen it.
 	var allow *allowlist.List
 	if patterns := os.Getenv("BARRAGE_ALLOW_TARGET"); patterns != "" {
 		if allow, err = allowlist.Parse([]string{patterns}); err != nil {

@@ -89,7 +89,7 @@ type Presence struct {
 	PID   int         `json:"pid"`
 	State WorkerState `json:"state"`
 	Share int         `json:"share"` // -1 when the worker holds none
-	// Reason says why a worker in WorkerRejected rejected the run.
+	// Reason is why a worker in WorkerRejected rejected the run.
 	Reason string `json:"reason,omitempty"`
 	// Error is the error that kept the worker from starting its share,
 	// set in state WorkerFailed, such as a Go task that it lacks.

@@ -63,7 +63,7 @@ type Config struct {
 // not start, because too few workers joined or NATS failed. When too few
 // workers joined, Run also returns a summary without requests, with
 // Complete false and the error as its Problem, so that the outputs still
-// say why. A run that ended early or lost reports returns a summary with
+// state why. A run that ended early or lost reports returns a summary with
 // Complete false.
 func Run(ctx context.Context, b *bus.Bus, cfg Config) (*Summary, error) {
 	if cfg.ReportInterval <= 0 {

@@ -29,8 +29,8 @@ type TaskSummary struct {
 	RPS         float64 `json:"rps"`
 	LatencyMS   Latency `json:"latency_ms"`
 	// ServiceMS is set in an open-model run, where LatencyMS counts from
-	// when each execution was due: it is the time the target took to
-	// answer.
+	// when each execution was due. It is the time the target took to
+	// respond.
 	ServiceMS *Latency `json:"service_ms,omitempty"`
 	// Steps are the statistics of each step of a task with steps, in plan
 	// order, named after the steps. The task's figures are their merge.

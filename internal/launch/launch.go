@@ -40,7 +40,7 @@ const announceTimeout = 30 * time.Second
 
 // stopGrace is how long Stop lets start requests in flight finish before
 // it cancels them. An asynchronous Lambda invocation returns at once, but
-// the runtime interface emulator answers only when the function returns.
+// the runtime interface emulator responds only when the function returns.
 const stopGrace = 5 * time.Second
 
 // Platform starts workers on one kind of infrastructure.

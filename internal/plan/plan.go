@@ -66,7 +66,7 @@ type Plan struct {
 	// Users is the number of concurrent virtual users across all workers.
 	// In an open-model plan it caps the task executions in progress at
 	// once, and defaults to Rate times Timeout, so that no arrival is
-	// dropped while the target answers within the timeout.
+	// dropped while the target responds within the timeout.
 	Users int `json:"users" msgpack:"users"`
 	// Rate, when above 0, makes the plan an open model: task executions
 	// start at Rate per second across the fleet, whether or not earlier

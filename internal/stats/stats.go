@@ -24,9 +24,9 @@ type Task struct {
 	Failures uint64              `msgpack:"f"`
 	Bytes    uint64              `msgpack:"b"`
 	Latency  histogram.Histogram `msgpack:"l"`
-	// Service holds the time each request took to be answered, in an
-	// open-model plan, where Latency counts from when the execution was
-	// due. It is empty in a closed-model plan.
+	// Service records how long the target took to respond to each
+	// request in an open-model plan, where Latency counts from when the
+	// execution was due. It is empty in a closed-model plan.
 	Service histogram.Histogram `msgpack:"sv"`
 	Errors  map[string]uint64   `msgpack:"e,omitempty"`
 

@@ -23,8 +23,8 @@ const proxyQueue = 64
 // v0.0.0-20261030222936-bef5c4ba774d):
 //
 //   - Asynchronous invocations. The emulator ignores the header
-//     X-Amz-Invocation-Type and answers every invocation with 200 once the
-//     function returned. The proxy answers an Event invocation with 202 at
+//     X-Amz-Invocation-Type and responds to every invocation with 200 once the
+//     function returned. The proxy responds to an Event invocation with 202 at
 //     once, as Lambda does, and forwards it later.
 //   - Queueing. The emulator serves one invocation at a time, and a second
 //     one sent while the first runs makes it crash with a nil pointer

@@ -194,7 +194,7 @@ func (w *Worker) checkTargets(ctx context.Context, p *plan.Plan) error {
 	return nil
 }
 
-// reject tells the coordinator that the worker rejected run and why, with
+// reject informs the coordinator that the worker rejected run and why, with
 // a presence in the rejected state that expires after the run's lease.
 func (w *Worker) reject(ctx context.Context, run *bus.Run, reason error) {
 	host, _ := os.Hostname()
