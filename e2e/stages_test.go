@@ -89,8 +89,9 @@ tasks:
 		if reached < 0 && smp.users >= 18 {
 			reached = smp.elapsed
 		}
-		// From 3.5 s to 6 s the plan holds 20 users.
-		if smp.elapsed >= 3.5 && smp.elapsed <= 6 && smp.users < 18 {
+		// From 3 s to 6 s the plan holds 20 users. Summaries show reports
+		// up to two intervals old on a loaded machine, hence 4 s.
+		if smp.elapsed >= 4 && smp.elapsed <= 6 && smp.users < 18 {
 			t.Errorf("users = %d at %.2f s, want 18 to 20 while the stage holds 20", smp.users, smp.elapsed)
 		}
 		// From 6 s the plan ramps down, so no summary after that shows
@@ -104,8 +105,8 @@ tasks:
 		}
 	}
 	// The target reaches 20 at 3 s. Summaries come every report interval
-	// and show reports up to one interval old, hence the margin.
-	limit := 3.5 + reportIntervalDuration.Seconds()
+	// and, on a loaded machine, show reports up to two intervals old.
+	limit := 3.5 + 2*reportIntervalDuration.Seconds()
 	switch {
 	case reached < 0:
 		t.Errorf("users never reached 18")
